@@ -1,0 +1,1 @@
+"""Textual terminal dashboard of end-to-end latency; talks to the router over HTTP."""

@@ -1,0 +1,3 @@
+"""georoute: geographic inference routing and latency benchmarks."""
+
+__version__ = "0.1.0"

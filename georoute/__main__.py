@@ -1,0 +1,3 @@
+from georoute.cli import main
+
+raise SystemExit(main())
