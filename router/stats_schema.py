@@ -11,8 +11,14 @@ from typing import Literal, TypedDict
 
 Health = Literal["healthy", "draining", "failed", "ejected", "unknown"]
 EventKind = Literal[
-    "site-failed", "site-restored", "site-drained", "failover", "policy-changed",
-    "overload", "rate-changed", "info",
+    "site-failed",
+    "site-restored",
+    "site-drained",
+    "failover",
+    "policy-changed",
+    "overload",
+    "rate-changed",
+    "info",
 ]
 
 

@@ -77,13 +77,13 @@ SITE_SAMPLE_COLUMNS: dict[str, type] = {
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["runs"].create(RUN_COLUMNS, pk="id")
-    db["requests"].create(
+    db.table("runs").create(RUN_COLUMNS, pk="id")
+    db.table("requests").create(
         {"id": int, **REQUEST_COLUMNS}, pk="id", foreign_keys=[("run_id", "runs", "id")]
     )
-    db["requests"].create_index(["run_id", "arrived_at"])
-    db["site_samples"].create(SITE_SAMPLE_COLUMNS)
-    db["site_samples"].create_index(["run_id", "at"])
+    db.table("requests").create_index(["run_id", "arrived_at"])
+    db.table("site_samples").create(SITE_SAMPLE_COLUMNS)
+    db.table("site_samples").create_index(["run_id", "at"])
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
@@ -93,13 +93,13 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every migration not yet recorded in `_migrations`, in order."""
-    db["_migrations"].create({"name": str, "applied_at": float}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
+    db.table("_migrations").create({"name": str, "applied_at": float}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table("_migrations").rows}
     for name, step in MIGRATIONS:
         if name not in done:
             with db.conn:
                 step(db)
-                db["_migrations"].insert({"name": name, "applied_at": time.time()})
+                db.table("_migrations").insert({"name": name, "applied_at": time.time()})
 
 
 def git_revision() -> str:
@@ -138,7 +138,7 @@ class ResultsStore:
         started_at: float | None = None,
     ) -> str:
         run_id = uuid.uuid4().hex[:12]
-        self.db["runs"].insert(
+        self.db.table("runs").insert(
             {
                 "id": run_id,
                 "scenario": scenario,
@@ -162,25 +162,25 @@ class ResultsStore:
             if unknown:
                 raise KeyError(f"unknown request columns: {sorted(unknown)}")
         if batch:
-            self.db["requests"].insert_all(batch, batch_size=1000)
+            self.db.table("requests").insert_all(batch, batch_size=1000)
         return len(batch)
 
     def add_site_samples(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        self.db["site_samples"].insert_all([dict(r) for r in rows], batch_size=1000)
+        self.db.table("site_samples").insert_all([dict(r) for r in rows], batch_size=1000)
 
     def finish_run(self, run_id: str, *, ended_at: float | None = None) -> None:
         count = self.db.execute(
             "select count(*) from requests where run_id = ?", [run_id]
         ).fetchone()[0]
-        self.db["runs"].update(
+        self.db.table("runs").update(
             run_id, {"ended_at": time.time() if ended_at is None else ended_at, "requests": count}
         )
 
     def run(self, run_id: str) -> dict[str, Any]:
-        return dict(self.db["runs"].get(run_id))
+        return dict(self.db.table("runs").get(run_id))
 
     def requests(self, run_id: str) -> list[dict[str, Any]]:
-        return list(self.db["requests"].rows_where("run_id = ?", [run_id], order_by="id"))
+        return list(self.db.table("requests").rows_where("run_id = ?", [run_id], order_by="id"))
 
     def close(self) -> None:
         self.db.close()

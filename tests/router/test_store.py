@@ -9,7 +9,13 @@ def test_store_round_trip_and_counts(tmp_path):
     store = ResultsStore(tmp_path / "r.db")
     run = store.start_run(scenario="unit", mode="sim", policy="nearest", seed=7)
     rows = [
-        {"run_id": run, "request_id": f"r{i}", "site": "ireland", "e2e_ms": 100.0 + i, "status": "ok"}
+        {
+            "run_id": run,
+            "request_id": f"r{i}",
+            "site": "ireland",
+            "e2e_ms": 100.0 + i,
+            "status": "ok",
+        }
         for i in range(3)
     ]
     assert store.add_requests(rows) == 3
