@@ -1,0 +1,46 @@
+"""Shared machinery: a policy that scores each eligible site (lower is better)."""
+
+from __future__ import annotations
+
+from router.policies.constraints import split_eligible
+from router.policies.types import Decision, RouteRequest, RoutingContext, SiteView
+
+
+class ScoredPolicy:
+    """Rank eligible sites by `score` ascending; ties go to the lower RTT, then the name,
+    so rankings are deterministic."""
+
+    name = "scored"
+
+    def score(self, request: RouteRequest, site: SiteView, ctx: RoutingContext) -> float:
+        raise NotImplementedError
+
+    def decide(
+        self, request: RouteRequest, sites: tuple[SiteView, ...], ctx: RoutingContext
+    ) -> Decision:
+        eligible, excluded = split_eligible(request, sites, ctx)
+        keyed = sorted(
+            (
+                (self.score(request, s, ctx), ctx.rtt_ms(request.client, s.place), s.name)
+                for s in eligible
+            ),
+        )
+        return Decision(
+            policy=self.name,
+            ranked=tuple(name for _, _, name in keyed),
+            excluded=tuple(excluded),
+            scores=tuple((name, score) for score, _, name in keyed),
+        )
+
+
+def predicted_e2e_ms(request: RouteRequest, site: SiteView, ctx: RoutingContext) -> float:
+    """Client-side end-to-end forecast: the request's trip up and the stream's trip down
+    (one RTT), connection set-up when the connection is new, then the site's queue
+    wait, TTFT and decode from its engine model at its live load."""
+    rtt_ms = ctx.rtt_ms(request.client, site.place)
+    handshake_ms = ctx.network.handshake_ms(rtt_ms, tls=True) if request.new_connection else 0.0
+    output_tokens = ctx.output_tokens(request)
+    estimate = ctx.estimate_latency(
+        site.spec, site.effective_load(), request.prompt_tokens, output_tokens
+    )
+    return rtt_ms + handshake_ms + estimate.e2e_s(output_tokens) * 1000.0
