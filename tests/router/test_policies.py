@@ -118,16 +118,28 @@ def req(client: P = PARIS, out: int | None = 500, new: bool = True) -> RouteRequ
             (site("riyadh-1", RIYADH, LPU, queued=200), *SITES[1:]),
             "ireland",
         ),
-        ("least-loaded", PARIS, 500, (
-            site("riyadh-1", RIYADH, LPU, running=9),
-            site("ireland", DUBLIN, running=5),
-            site("virginia", ASHBURN, running=2),
-        ), "virginia"),
+        (
+            "least-loaded",
+            PARIS,
+            500,
+            (
+                site("riyadh-1", RIYADH, LPU, running=9),
+                site("ireland", DUBLIN, running=5),
+                site("virginia", ASHBURN, running=2),
+            ),
+            "virginia",
+        ),
         # Router in-flight counts even when the last poll said idle.
-        ("least-loaded", PARIS, 500, (
-            site("riyadh-1", RIYADH, LPU, in_flight=8),
-            site("ireland", DUBLIN, running=5),
-        ), "ireland"),
+        (
+            "least-loaded",
+            PARIS,
+            500,
+            (
+                site("riyadh-1", RIYADH, LPU, in_flight=8),
+                site("ireland", DUBLIN, running=5),
+            ),
+            "ireland",
+        ),
         # Virginia is cheapest but 80+160+100+9980 ms is over the default 10 s ceiling.
         ("cheapest", PARIS, 500, SITES, "riyadh-1"),
         ("cheapest", PARIS, 100, SITES, "virginia"),
@@ -195,9 +207,7 @@ def test_unhealthy_sites_never_ranked(policy, health, reason):
 
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_overloaded_sites_excluded_and_all_full_means_429(policy):
-    full = tuple(
-        site(s.name, s.place, s.spec, in_flight=4, max_in_flight=4) for s in SITES
-    )
+    full = tuple(site(s.name, s.place, s.spec, in_flight=4, max_in_flight=4) for s in SITES)
     decision = make_policy(policy).decide(req(), full, ctx())
     assert decision.ranked == ()
     assert decision.all_overloaded
