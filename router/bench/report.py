@@ -1,0 +1,270 @@
+"""The benchmark report, computed from request rows (pure: no I/O, no shell libraries).
+
+A report answers "how fast, where, why, at what cost" for one run: per client region
+and per site, TTFT / TPOT / E2E percentiles, goodput against the scenario's SLOs, the
+share of each region's traffic per site, the mean latency breakdown (network legs,
+connection set-up, router, queue, prefill, decode), energy per output token and cost
+per million output tokens; plus a timeline (windows of arrival time) so ramps, peaks
+and outages show where the SLO breaks, optional named phases (before / during / after
+an outage) and the simulator's regret per region when the run has one.
+
+Rows are dicts with `router.store.REQUEST_COLUMNS` keys. Latency statistics cover the
+requests that finished (`status == "ok"`); goodput counts every request, so a failed
+or rejected request is a request that missed its SLO. Everything here is a function
+of the rows and the arguments, so the same rows always give the same report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
+BREAKDOWN_KEYS: tuple[str, ...] = (
+    "handshake_ms",
+    "net_up_ms",
+    "router_ms",
+    "queue_ms",
+    "prefill_ms",
+    "decode_ms",
+    "net_down_ms",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Slo:
+    """Per-request service-level objectives; None means "no objective on this metric"."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2e_ms: float | None = None
+
+    def met(self, row: Mapping[str, Any]) -> bool:
+        if row.get("status") != "ok":
+            return False
+        for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
+            limit = getattr(self, key)
+            if limit is not None and _num(row.get(key)) > limit:
+                return False
+        return True
+
+    @property
+    def empty(self) -> bool:
+        return self.ttft_ms is None and self.tpot_ms is None and self.e2e_ms is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """A named span of arrival time (seconds since the run started), e.g. an outage."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pcts:
+    """p50 / p90 / p99 in ms (None without data)."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupStats:
+    """Statistics of one slice of the rows (everything, one region, one site, a phase)."""
+
+    name: str
+    requests: int
+    ok: int
+    failed: int
+    ttft_ms: Pcts
+    tpot_ms: Pcts
+    e2e_ms: Pcts
+    slo_met: int
+    goodput_fraction: float | None  # requests meeting every SLO / all requests
+    goodput_rps: float | None  # requests meeting every SLO per second of the run
+    share: dict[str, float]  # site -> fraction of this slice's requests (all statuses)
+    breakdown_ms: dict[str, float]  # mean over ok requests, BREAKDOWN_KEYS
+    output_tokens: int
+    j_per_token: float | None  # energy per output token
+    usd_per_mtok: float | None  # cost per million output tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """One slice of the timeline: requests that arrived in [start_s, end_s)."""
+
+    start_s: float
+    end_s: float
+    rate_rps: float
+    requests: int
+    e2e_ms: Pcts
+    ttft_ms: Pcts
+    goodput_fraction: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    run: dict[str, Any]  # run id, scenario, policy, mode, seed (from the runs table)
+    slo: Slo
+    span_s: float
+    overall: GroupStats
+    regions: list[GroupStats]
+    sites: list[GroupStats]
+    phases: list[dict[str, Any]]  # {"phase": name, "regions": [GroupStats...]}
+    timeline: list[Window]
+    regret: dict[str, Any] = field(default_factory=dict)  # per-region summary (sim)
+
+    def to_dict(self, *, include_run_id: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict. `include_run_id=False` drops the only field that differs
+        between two runs of the same scenario and seed."""
+        out = asdict(self)
+        if not include_run_id:
+            out["run"] = {k: v for k, v in out["run"].items() if k not in ("id", "run_id")}
+        return out
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def percentiles(values: Sequence[float] | np.ndarray) -> Pcts:
+    """Linear-interpolated p50/p90/p99 of the finite values, rounded to 0.01 ms."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return Pcts()
+    p50, p90, p99 = (round(float(v), 2) for v in np.percentile(arr, PERCENTILES))
+    return Pcts(p50=p50, p90=p90, p99=p99)
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def group_stats(name: str, rows: Sequence[Mapping[str, Any]], slo: Slo, span_s: float) -> GroupStats:
+    """The statistics of one slice of rows; `span_s` turns counts into rates."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    col = {k: np.array([_num(r.get(k)) for r in ok], dtype=float) for k in (
+        "ttft_ms", "tpot_ms", "e2e_ms", *BREAKDOWN_KEYS)}
+    met = sum(1 for r in rows if slo.met(r))
+    sites: dict[str, int] = {}
+    for r in rows:
+        site = str(r.get("site") or "-")
+        sites[site] = sites.get(site, 0) + 1
+    out_tokens = sum(int(r.get("output_tokens") or 0) for r in ok)
+    energy = sum(_num(r.get("energy_j")) for r in ok if r.get("energy_j") is not None)
+    cost = sum(_num(r.get("cost_usd")) for r in ok if r.get("cost_usd") is not None)
+    breakdown: dict[str, float] = {}
+    for key in BREAKDOWN_KEYS:
+        vals = col[key][np.isfinite(col[key])]
+        breakdown[key] = round(float(vals.mean()), 2) if vals.size else 0.0
+    n = len(rows)
+    return GroupStats(
+        name=name,
+        requests=n,
+        ok=len(ok),
+        failed=n - len(ok),
+        ttft_ms=percentiles(col["ttft_ms"]),
+        # single-token outputs have no inter-token gap: leave them out of TPOT
+        tpot_ms=percentiles(col["tpot_ms"][col["tpot_ms"] > 0]),
+        e2e_ms=percentiles(col["e2e_ms"]),
+        slo_met=met,
+        goodput_fraction=_round(met / n) if n and not slo.empty else None,
+        goodput_rps=_round(met / span_s) if span_s > 0 and not slo.empty else None,
+        share={s: round(c / n, 4) for s, c in sorted(sites.items())} if n else {},
+        breakdown_ms=breakdown,
+        output_tokens=out_tokens,
+        j_per_token=_round(energy / out_tokens) if out_tokens else None,
+        usd_per_mtok=_round(cost / out_tokens * 1e6) if out_tokens else None,
+    )
+
+
+def _by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(key) or "-"), []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def timeline(
+    rows: Sequence[Mapping[str, Any]], slo: Slo, *, start_s: float, span_s: float, windows: int
+) -> list[Window]:
+    """Split the run into `windows` equal spans of arrival time."""
+    if not rows or span_s <= 0 or windows <= 0:
+        return []
+    width = span_s / windows
+    buckets: list[list[Mapping[str, Any]]] = [[] for _ in range(windows)]
+    for r in rows:
+        i = int((_num(r.get("arrived_at")) - start_s) / width)
+        buckets[min(max(i, 0), windows - 1)].append(r)
+    out = []
+    for i, bucket in enumerate(buckets):
+        ok = [r for r in bucket if r.get("status") == "ok"]
+        met = sum(1 for r in bucket if slo.met(r))
+        out.append(
+            Window(
+                start_s=round(i * width, 3),
+                end_s=round((i + 1) * width, 3),
+                rate_rps=round(len(bucket) / width, 3),
+                requests=len(bucket),
+                e2e_ms=percentiles([_num(r.get("e2e_ms")) for r in ok]),
+                ttft_ms=percentiles([_num(r.get("ttft_ms")) for r in ok]),
+                goodput_fraction=_round(met / len(bucket)) if bucket and not slo.empty else None,
+            )
+        )
+    return out
+
+
+def build_report(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    run: Mapping[str, Any] | None = None,
+    slo: Slo | None = None,
+    phases: Sequence[Phase] = (),
+    regret: Mapping[str, Any] | None = None,
+    windows: int = 10,
+    start_s: float | None = None,
+    span_s: float | None = None,
+) -> Report:
+    """The report of one run. Times in `phases` are relative to `start_s` (default: the
+    first arrival); `span_s` (default: first to last arrival) sets the rates."""
+    slo = slo or Slo()
+    arrivals = [_num(r.get("arrived_at")) for r in rows]
+    finite = [a for a in arrivals if math.isfinite(a)]
+    first = min(finite) if finite else 0.0
+    start = first if start_s is None else start_s
+    if span_s is None:
+        span_s = (max(finite) - start) if finite else 0.0
+    phase_stats = []
+    for ph in phases:
+        sel = [r for r, a in zip(rows, arrivals, strict=True)
+               if ph.start_s <= a - start < ph.end_s]
+        width = max(min(ph.end_s, span_s) - ph.start_s, 0.0)
+        phase_stats.append(
+            {
+                "phase": ph.name,
+                "start_s": ph.start_s,
+                "end_s": ph.end_s,
+                "regions": [group_stats(k, v, slo, width) for k, v in _by(sel, "client_region").items()],
+            }
+        )
+    return Report(
+        run=dict(run or {}),
+        slo=slo,
+        span_s=round(span_s, 3),
+        overall=group_stats("all", rows, slo, span_s),
+        regions=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "client_region").items()],
+        sites=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "site").items()],
+        phases=phase_stats,
+        timeline=timeline(rows, slo, start_s=start, span_s=span_s, windows=windows),
+        regret=dict(regret or {}),
+    )
