@@ -1,6 +1,6 @@
 """`--plot FILE.png`: E2E CDFs per client region and policy, and the latency breakdown
 as stacked bars. matplotlib is the optional extra `plot` (pip install 'georoute[plot]');
-without it `PlotUnavailable` says how to get it.
+without it `PlotUnavailableError` says how to get it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from router.bench.report import BREAKDOWN_KEYS, Report
 
 
-class PlotUnavailable(RuntimeError):
+class PlotUnavailableError(RuntimeError):
     """matplotlib is not installed."""
 
 
@@ -22,7 +22,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError as exc:
-        raise PlotUnavailable(
+        raise PlotUnavailableError(
             "--plot needs matplotlib: pip install 'georoute[plot]' (or pip install matplotlib)"
         ) from exc
     matplotlib.use("Agg")
@@ -35,9 +35,7 @@ def _label(report: Report) -> str:
     return f"{report.run.get('policy', '?')} ({report.run.get('id', '?')})"
 
 
-def plot_runs(
-    runs: Sequence[tuple[Report, Sequence[Mapping[str, Any]]]], path: str | Path
-) -> Path:
+def plot_runs(runs: Sequence[tuple[Report, Sequence[Mapping[str, Any]]]], path: str | Path) -> Path:
     """Write one PNG: a row of E2E CDFs (one panel per client region, one line per run)
     above stacked breakdown bars (one bar per region and run)."""
     plt = _pyplot()
@@ -49,9 +47,17 @@ def plot_runs(
     for i, region in enumerate(regions):
         ax = fig.add_subplot(grid[0, i])
         for report, rows in runs:
-            e2e = np.sort(np.array([float(r["e2e_ms"]) for r in rows
-                                    if r.get("client_region") == region and r.get("status") == "ok"
-                                    and r.get("e2e_ms") is not None]))
+            e2e = np.sort(
+                np.array(
+                    [
+                        float(r["e2e_ms"])
+                        for r in rows
+                        if r.get("client_region") == region
+                        and r.get("status") == "ok"
+                        and r.get("e2e_ms") is not None
+                    ]
+                )
+            )
             if e2e.size:
                 ax.plot(e2e / 1000.0, np.arange(1, e2e.size + 1) / e2e.size, label=_label(report))
         ax.set_title(f"E2E CDF, clients in {region}")

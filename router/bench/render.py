@@ -38,8 +38,11 @@ def _share(share: dict[str, float]) -> str:
 
 def _slo_text(report: Report) -> str:
     s = report.slo
-    parts = [f"{k} <= {_ms(getattr(s, k))} ms" for k in ("ttft_ms", "tpot_ms", "e2e_ms")
-             if getattr(s, k) is not None]
+    parts = [
+        f"{k} <= {_ms(getattr(s, k))} ms"
+        for k in ("ttft_ms", "tpot_ms", "e2e_ms")
+        if getattr(s, k) is not None
+    ]
     return ", ".join(parts) if parts else "none"
 
 
@@ -57,9 +60,16 @@ def _latency_table(title: str, groups: Sequence[GroupStats], first: str) -> Tabl
     t.add_column("share per site")
     for g in groups:
         t.add_row(
-            g.name, str(g.requests), str(g.failed), _pcts(g.ttft_ms), _pcts(g.tpot_ms),
-            _pcts(g.e2e_ms), _pct(g.goodput_fraction), _num(g.j_per_token, "{:,.2f}"),
-            _num(g.usd_per_mtok, "{:,.2f}"), _share(g.share),
+            g.name,
+            str(g.requests),
+            str(g.failed),
+            _pcts(g.ttft_ms),
+            _pcts(g.tpot_ms),
+            _pcts(g.e2e_ms),
+            _pct(g.goodput_fraction),
+            _num(g.j_per_token, "{:,.2f}"),
+            _num(g.usd_per_mtok, "{:,.2f}"),
+            _share(g.share),
         )
     return t
 
@@ -72,36 +82,70 @@ def _breakdown_table(report: Report) -> Table:
     t.add_column("E2E p50", justify="right")
     for prefix, groups in (("region", report.regions), ("site", report.sites)):
         for g in groups:
-            t.add_row(f"{prefix} {g.name}", *(_ms(g.breakdown_ms[k]) for k in BREAKDOWN_KEYS),
-                      _ms(g.e2e_ms.p50))
+            t.add_row(
+                f"{prefix} {g.name}",
+                *(_ms(g.breakdown_ms[k]) for k in BREAKDOWN_KEYS),
+                _ms(g.e2e_ms.p50),
+            )
     return t
 
 
 def _phase_table(report: Report) -> Table:
     t = Table(title="Per phase and client region", title_justify="left")
-    for col in ("phase", "region", "req", "fail", "E2E ms p50/p90/p99", "goodput", "share per site"):
+    for col in (
+        "phase",
+        "region",
+        "req",
+        "fail",
+        "E2E ms p50/p90/p99",
+        "goodput",
+        "share per site",
+    ):
         t.add_column(col, justify="right" if col in ("req", "fail", "goodput") else "left")
     for ph in report.phases:
         for g in ph["regions"]:
-            t.add_row(ph["phase"], g.name, str(g.requests), str(g.failed), _pcts(g.e2e_ms),
-                      _pct(g.goodput_fraction), _share(g.share))
+            t.add_row(
+                ph["phase"],
+                g.name,
+                str(g.requests),
+                str(g.failed),
+                _pcts(g.e2e_ms),
+                _pct(g.goodput_fraction),
+                _share(g.share),
+            )
     return t
 
 
 def _timeline_table(report: Report) -> Table:
     t = Table(title="Timeline (by arrival time)", title_justify="left")
-    for col in ("from s", "to s", "rate rps", "req", "TTFT ms p50/p99", "E2E ms p50/p99", "goodput"):
+    for col in (
+        "from s",
+        "to s",
+        "rate rps",
+        "req",
+        "TTFT ms p50/p99",
+        "E2E ms p50/p99",
+        "goodput",
+    ):
         t.add_column(col, justify="right")
     for w in report.timeline:
-        t.add_row(_num(w.start_s, "{:,.0f}"), _num(w.end_s, "{:,.0f}"), _num(w.rate_rps, "{:,.2f}"),
-                  str(w.requests), f"{_ms(w.ttft_ms.p50)} / {_ms(w.ttft_ms.p99)}",
-                  f"{_ms(w.e2e_ms.p50)} / {_ms(w.e2e_ms.p99)}", _pct(w.goodput_fraction))
+        t.add_row(
+            _num(w.start_s, "{:,.0f}"),
+            _num(w.end_s, "{:,.0f}"),
+            _num(w.rate_rps, "{:,.2f}"),
+            str(w.requests),
+            f"{_ms(w.ttft_ms.p50)} / {_ms(w.ttft_ms.p99)}",
+            f"{_ms(w.e2e_ms.p50)} / {_ms(w.e2e_ms.p99)}",
+            _pct(w.goodput_fraction),
+        )
     return t
 
 
 def _regret_table(regret: dict[str, Any]) -> Table:
-    t = Table(title="Regret: loss against the best site in hindsight, per client region",
-              title_justify="left")
+    t = Table(
+        title="Regret: loss against the best site in hindsight, per client region",
+        title_justify="left",
+    )
     keys: list[str] = []
     for summary in regret.values():
         if isinstance(summary, dict):
@@ -128,8 +172,13 @@ def _cell(value: Any) -> str:
 def report_renderable(report: Report) -> RenderableType:
     run = report.run
     head = Text.assemble(
-        ("run ", "bold"), str(run.get("id", "-")), "  scenario ", (str(run.get("scenario", "-")), "bold"),
-        "  policy ", (str(run.get("policy", "-")), "bold"), f"  mode {run.get('mode', '-')}",
+        ("run ", "bold"),
+        str(run.get("id", "-")),
+        "  scenario ",
+        (str(run.get("scenario", "-")), "bold"),
+        "  policy ",
+        (str(run.get("policy", "-")), "bold"),
+        f"  mode {run.get('mode', '-')}",
         f"  seed {run.get('seed', '-')}\n",
         f"{report.overall.requests} requests ({report.overall.failed} not ok) over "
         f"{report.span_s:,.1f} s; SLO: {_slo_text(report)}",
@@ -152,15 +201,35 @@ def report_renderable(report: Report) -> RenderableType:
 def side_by_side(reports: Sequence[Report]) -> Table:
     """One row per policy and client region: the headline figures of several runs."""
     t = Table(title="Policies side by side (same traffic)", title_justify="left")
-    for col in ("policy", "run", "region", "req", "TTFT p50", "E2E p50", "E2E p99", "goodput",
-                "$/Mtok", "share per site"):
-        t.add_column(col, justify="left" if col in ("policy", "run", "region", "share per site")
-                     else "right")
+    for col in (
+        "policy",
+        "run",
+        "region",
+        "req",
+        "TTFT p50",
+        "E2E p50",
+        "E2E p99",
+        "goodput",
+        "$/Mtok",
+        "share per site",
+    ):
+        t.add_column(
+            col, justify="left" if col in ("policy", "run", "region", "share per site") else "right"
+        )
     for r in reports:
         for g in [r.overall, *r.regions]:
-            t.add_row(str(r.run.get("policy", "-")), str(r.run.get("id", "-")), g.name,
-                      str(g.requests), _ms(g.ttft_ms.p50), _ms(g.e2e_ms.p50), _ms(g.e2e_ms.p99),
-                      _pct(g.goodput_fraction), _num(g.usd_per_mtok, "{:,.2f}"), _share(g.share))
+            t.add_row(
+                str(r.run.get("policy", "-")),
+                str(r.run.get("id", "-")),
+                g.name,
+                str(g.requests),
+                _ms(g.ttft_ms.p50),
+                _ms(g.e2e_ms.p50),
+                _ms(g.e2e_ms.p99),
+                _pct(g.goodput_fraction),
+                _num(g.usd_per_mtok, "{:,.2f}"),
+                _share(g.share),
+            )
     return t
 
 
@@ -176,8 +245,11 @@ def compare_renderable(a: Report, b: Report, deltas: Sequence[Delta]) -> Rendera
         share = d.metric.startswith(("share", "goodput"))
         fmt = _pct if share else _ms
         pct = "-" if d.delta_pct is None else f"{d.delta_pct:+.1f}%"
-        delta = "-" if d.delta is None else (
-            f"{d.delta * 100:+.1f} pt" if share else f"{d.delta:+,.1f}")
+        delta = (
+            "-"
+            if d.delta is None
+            else (f"{d.delta * 100:+.1f} pt" if share else f"{d.delta:+,.1f}")
+        )
         t.add_row(d.slice, d.metric, fmt(d.a), fmt(d.b), delta, pct)
     return t
 

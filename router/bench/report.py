@@ -150,11 +150,15 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits)
 
 
-def group_stats(name: str, rows: Sequence[Mapping[str, Any]], slo: Slo, span_s: float) -> GroupStats:
+def group_stats(
+    name: str, rows: Sequence[Mapping[str, Any]], slo: Slo, span_s: float
+) -> GroupStats:
     """The statistics of one slice of rows; `span_s` turns counts into rates."""
     ok = [r for r in rows if r.get("status") == "ok"]
-    col = {k: np.array([_num(r.get(k)) for r in ok], dtype=float) for k in (
-        "ttft_ms", "tpot_ms", "e2e_ms", *BREAKDOWN_KEYS)}
+    col = {
+        k: np.array([_num(r.get(k)) for r in ok], dtype=float)
+        for k in ("ttft_ms", "tpot_ms", "e2e_ms", *BREAKDOWN_KEYS)
+    }
     met = sum(1 for r in rows if slo.met(r))
     sites: dict[str, int] = {}
     for r in rows:
@@ -246,15 +250,16 @@ def build_report(
         span_s = (max(finite) - start) if finite else 0.0
     phase_stats = []
     for ph in phases:
-        sel = [r for r, a in zip(rows, arrivals, strict=True)
-               if ph.start_s <= a - start < ph.end_s]
+        sel = [r for r, a in zip(rows, arrivals, strict=True) if ph.start_s <= a - start < ph.end_s]
         width = max(min(ph.end_s, span_s) - ph.start_s, 0.0)
         phase_stats.append(
             {
                 "phase": ph.name,
                 "start_s": ph.start_s,
                 "end_s": ph.end_s,
-                "regions": [group_stats(k, v, slo, width) for k, v in _by(sel, "client_region").items()],
+                "regions": [
+                    group_stats(k, v, slo, width) for k, v in _by(sel, "client_region").items()
+                ],
             }
         )
     return Report(

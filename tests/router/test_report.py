@@ -14,17 +14,49 @@ from router.bench.report import Phase, Slo, build_report, group_stats, percentil
 from router.store import REQUEST_COLUMNS
 
 
-def row(i, *, region="Europe", site="ireland", e2e=1000.0, ttft=200.0, tpot=10.0, status="ok",
-        at=None, out=100, energy=50.0, cost=0.002, **kw):
+def row(
+    i,
+    *,
+    region="Europe",
+    site="ireland",
+    e2e=1000.0,
+    ttft=200.0,
+    tpot=10.0,
+    status="ok",
+    at=None,
+    out=100,
+    energy=50.0,
+    cost=0.002,
+    **kw,
+):
     r = dict.fromkeys(REQUEST_COLUMNS)
     r.update(
-        run_id="r1", request_id=f"q{i}", arrived_at=float(i) if at is None else at,
-        client_place="Paris" if region == "Europe" else "Singapore", client_region=region,
-        client_lat=0.0, client_lon=0.0, site=site, policy="fastest", prompt_tokens=1000,
-        output_tokens=out, net_up_ms=20.0, net_down_ms=20.0, handshake_ms=40.0, router_ms=0.0,
-        queue_ms=5.0, prefill_ms=ttft - 45.0, decode_ms=e2e - ttft - 40.0, ttft_ms=ttft,
-        tpot_ms=tpot, e2e_ms=e2e, status=status, error="" if status == "ok" else "boom",
-        retries=0, energy_j=energy, cost_usd=cost,
+        run_id="r1",
+        request_id=f"q{i}",
+        arrived_at=float(i) if at is None else at,
+        client_place="Paris" if region == "Europe" else "Singapore",
+        client_region=region,
+        client_lat=0.0,
+        client_lon=0.0,
+        site=site,
+        policy="fastest",
+        prompt_tokens=1000,
+        output_tokens=out,
+        net_up_ms=20.0,
+        net_down_ms=20.0,
+        handshake_ms=40.0,
+        router_ms=0.0,
+        queue_ms=5.0,
+        prefill_ms=ttft - 45.0,
+        decode_ms=e2e - ttft - 40.0,
+        ttft_ms=ttft,
+        tpot_ms=tpot,
+        e2e_ms=e2e,
+        status=status,
+        error="" if status == "ok" else "boom",
+        retries=0,
+        energy_j=energy,
+        cost_usd=cost,
     )
     r.update(kw)
     return r
@@ -59,8 +91,10 @@ def test_goodput_counts_failures_as_misses_and_checks_every_slo():
 
 
 def test_share_energy_cost_and_breakdown():
-    rows = [row(i, site="riyadh-1" if i < 3 else "ireland", out=200, energy=100.0, cost=0.01)
-            for i in range(4)]
+    rows = [
+        row(i, site="riyadh-1" if i < 3 else "ireland", out=200, energy=100.0, cost=0.01)
+        for i in range(4)
+    ]
     g = group_stats("Europe", rows, Slo(), span_s=4.0)
     assert g.share == {"ireland": 0.25, "riyadh-1": 0.75}
     assert g.output_tokens == 800
@@ -97,8 +131,11 @@ def test_timeline_shows_where_the_slo_breaks():
 
 def test_phases_split_by_arrival_relative_to_start():
     rows = [row(i, at=100.0 + i, e2e=3000.0 if 10 <= i < 20 else 800.0) for i in range(30)]
-    phases = [Phase(name="before", start_s=0, end_s=10), Phase(name="outage", start_s=10, end_s=20),
-              Phase(name="after", start_s=20, end_s=30)]
+    phases = [
+        Phase(name="before", start_s=0, end_s=10),
+        Phase(name="outage", start_s=10, end_s=20),
+        Phase(name="after", start_s=20, end_s=30),
+    ]
     rep = build_report(rows, phases=phases, start_s=100.0, span_s=30.0)
     by = {p["phase"]: p["regions"][0] for p in rep.phases}
     assert by["before"].requests == by["outage"].requests == by["after"].requests == 10
@@ -108,8 +145,12 @@ def test_phases_split_by_arrival_relative_to_start():
 
 def test_same_rows_give_identical_json_and_it_serialises():
     rows = [row(i, e2e=1000 + 7 * i % 13) for i in range(50)]
-    a = build_report(rows, run={"id": "a", "seed": 1}, slo=Slo(e2e_ms=1005)).to_dict(include_run_id=False)
-    b = build_report(list(rows), run={"id": "b", "seed": 1}, slo=Slo(e2e_ms=1005)).to_dict(include_run_id=False)
+    a = build_report(rows, run={"id": "a", "seed": 1}, slo=Slo(e2e_ms=1005)).to_dict(
+        include_run_id=False
+    )
+    b = build_report(list(rows), run={"id": "b", "seed": 1}, slo=Slo(e2e_ms=1005)).to_dict(
+        include_run_id=False
+    )
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert "id" not in a["run"]
 
@@ -128,8 +169,12 @@ def test_compare_gives_b_minus_a_per_slice():
 def test_rendering_shows_the_numbers():
     rows = [row(i, e2e=1234.0, site="riyadh-1") for i in range(10)]
     rows += [row(10 + i, region="Asia", e2e=2222.0) for i in range(10)]
-    rep = build_report(rows, run={"id": "run1", "scenario": "eu-asia-baseline", "policy": "fastest"},
-                       slo=Slo(e2e_ms=2000), regret={"Europe": {"mean_ms": 12.5}})
+    rep = build_report(
+        rows,
+        run={"id": "run1", "scenario": "eu-asia-baseline", "policy": "fastest"},
+        slo=Slo(e2e_ms=2000),
+        regret={"Europe": {"mean_ms": 12.5}},
+    )
     console = Console(width=220, record=True)
     console.print(report_renderable(rep))
     console.print(side_by_side([rep]))
@@ -147,7 +192,9 @@ def test_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     from router.bench.plot import plot_runs
 
-    rows = [row(i, e2e=1000.0 + i) for i in range(20)] + [row(20 + i, region="Asia") for i in range(5)]
+    rows = [row(i, e2e=1000.0 + i) for i in range(20)] + [
+        row(20 + i, region="Asia") for i in range(5)
+    ]
     rep = build_report(rows, run={"id": "a", "policy": "fastest"})
     out = plot_runs([(rep, rows)], tmp_path / "r.png")
     data = out.read_bytes()
