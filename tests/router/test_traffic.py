@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -58,14 +59,20 @@ def test_gamma_cv_matches_request(cv):
 
 
 def test_groups_follow_weights_and_carry_labels():
-    reqs = list(generate(TrafficConfig(arrivals=PoissonArrivals(rate_rps=100.0)), _pop(),
-                         np.random.default_rng(3), 200.0))
+    reqs = list(
+        generate(
+            TrafficConfig(arrivals=PoissonArrivals(rate_rps=100.0)),
+            _pop(),
+            np.random.default_rng(3),
+            200.0,
+        )
+    )
     paris = sum(r.place.name == "Paris" for r in reqs)
     assert paris / len(reqs) == pytest.approx(0.75, abs=0.02)
     assert {r.region for r in reqs} == {"europe", "asia"}
     assert all(isinstance(r, ClientRequest) for r in reqs[:5])
     assert [r.request_id for r in reqs[:2]] == ["r000000000", "r000000001"]
-    assert all(a.at_s <= b.at_s for a, b in zip(reqs, reqs[1:], strict=False))
+    assert all(a.at_s <= b.at_s for a, b in itertools.pairwise(reqs))
 
 
 def test_same_seed_same_requests_and_streams_are_independent():
@@ -90,8 +97,9 @@ def test_diurnal_peaks_at_the_profile_peak_in_each_citys_local_time():
     pop = Population.from_places([("Paris", 1.0, "europe"), ("Tokyo", 1.0, "asia")])
     profile = tuple(3.0 if h == 14 else 1.0 for h in range(24))
     arrivals = DiurnalArrivals(rate_rps=40.0, profile=profile, start_utc="2026-06-15T00:00:00")
-    blocks = list(generate_blocks(TrafficConfig(arrivals=arrivals), pop,
-                                  np.random.default_rng(5), 2400.0))
+    blocks = list(
+        generate_blocks(TrafficConfig(arrivals=arrivals), pop, np.random.default_rng(5), 2400.0)
+    )
     times = np.concatenate([b.at_s for b in blocks])
     groups = np.concatenate([b.group for b in blocks])
     assert times.size == pytest.approx(expected_count(arrivals, 2400.0), rel=0.05)
@@ -153,7 +161,9 @@ def test_lognormal_fit_rejects_bad_percentiles(bad):
 def test_uniform_and_clip_bounds():
     rng = np.random.default_rng(0)
     u = UniformLength(min_tokens=2000, max_tokens=8000).sample(rng, 50_000)
-    assert u.min() >= 2000 and u.max() <= 8000
+    assert u.min() >= 2000
+    assert u.max() <= 8000
     assert u.mean() == pytest.approx(5000, rel=0.02)
     clipped = LognormalLength(mu=8.0, sigma=2.0, min_tokens=5, max_tokens=100).sample(rng, 1000)
-    assert clipped.min() >= 5 and clipped.max() <= 100
+    assert clipped.min() >= 5
+    assert clipped.max() <= 100

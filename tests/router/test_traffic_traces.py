@@ -49,8 +49,10 @@ def azure_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def mooncake_file(tmp_path: Path) -> Path:
-    lines = [{"timestamp": ts, "input_length": 100 + i, "output_length": 10 + i, "hash_ids": [i]}
-             for i, ts in enumerate([0, 0, 0, 0, 3000, 3000, 6000])]
+    lines = [
+        {"timestamp": ts, "input_length": 100 + i, "output_length": 10 + i, "hash_ids": [i]}
+        for i, ts in enumerate([0, 0, 0, 0, 3000, 3000, 6000])
+    ]
     path = tmp_path / "mc.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -71,7 +73,7 @@ def test_azure_reader_parses_seven_decimals_and_last_row(azure_file):
 def test_azure_replay_keeps_times_and_lengths_and_scales_time(azure_file):
     reqs = _replay(TraceArrivals(path=str(azure_file)), 100.0)
     assert [r.at_s for r in reqs] == pytest.approx([0.0, 0.5, 4.0, 10.0])
-    assert [(r.prompt_tokens, r.output_tokens) for r in reqs][0] == (374, 44)
+    assert next((r.prompt_tokens, r.output_tokens) for r in reqs) == (374, 44)
     fast = _replay(TraceArrivals(path=str(azure_file), speedup=2.0), 100.0)
     assert [r.at_s for r in fast] == pytest.approx([0.0, 0.25, 2.0, 5.0])
     cut = _replay(TraceArrivals(path=str(azure_file), speedup=2.0), 4.0)
