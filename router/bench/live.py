@@ -1,0 +1,285 @@
+"""Live mode: drive a running router over HTTP, following a scenario's traffic in real time.
+
+Each `ClientRequest` is sent at its arrival time (relative to the start of the run) as
+a streamed OpenAI chat completion with exactly its prompt length (the sites' request
+extension `"georoute": {"prompt_tokens": N}`) and output length (`max_tokens`), from
+its place (`X-Client-Location`). The client measures what a user sees: TTFT (first
+content chunk), the gaps between chunks, TPOT (first to last token over the tokens in
+between) and E2E (last token). Where the request went and why it took that long (the
+`X-Georoute-Site` header and the `georoute` breakdown in the final chunk) come from the
+router. Every request becomes one row of the results schema, whatever its fate.
+
+Each request opens a new connection by default, as a new client would, so the router
+charges the connection set-up the same way the simulator does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from router.traffic import ClientRequest
+
+RowsCallback = Callable[[list[dict[str, Any]]], None]
+ProgressCallback = Callable[[float], None]
+
+PROMPT_TEXT = "Summarise the benchmark."  # content does not matter: the length is forced
+
+
+@dataclass(slots=True)
+class LiveResult:
+    """Counts and client-side gap statistics of one live run."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    wall_s: float = 0.0
+    max_lateness_ms: float = 0.0  # how far behind schedule the client sent a request
+    chunk_gaps_ms: list[float] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveConfig:
+    router_url: str
+    model: str
+    policy: str
+    new_connection_per_request: bool = True
+    request_timeout_s: float = 600.0
+    batch_rows: int = 200
+    keep_gaps: int = 100_000  # chunk gaps kept for the summary (bounded memory)
+
+
+def _row(req: ClientRequest, policy: str, arrived_at: float) -> dict[str, Any]:
+    """A row with the request's own facts; measurements are filled in as they come."""
+    return {
+        "request_id": req.request_id,
+        "arrived_at": arrived_at,
+        "client_place": req.place.name,
+        "client_region": req.region,
+        "client_lat": req.place.lat,
+        "client_lon": req.place.lon,
+        "site": None,
+        "policy": policy,
+        "prompt_tokens": req.prompt_tokens,
+        "output_tokens": 0,
+        "net_up_ms": None,
+        "net_down_ms": None,
+        "handshake_ms": None,
+        "router_ms": None,
+        "queue_ms": None,
+        "prefill_ms": None,
+        "decode_ms": None,
+        "ttft_ms": None,
+        "tpot_ms": None,
+        "e2e_ms": None,
+        "status": "failed",
+        "error": "",
+        "retries": 0,
+        "energy_j": None,
+        "cost_usd": None,
+    }
+
+
+_BREAKDOWN = (
+    "net_up_ms",
+    "net_down_ms",
+    "handshake_ms",
+    "router_ms",
+    "queue_ms",
+    "prefill_ms",
+    "decode_ms",
+    "energy_j",
+    "cost_usd",
+)
+
+
+def apply_breakdown(row: dict[str, Any], info: dict[str, Any]) -> None:
+    """Copy the router's `georoute` object (final chunk) into the row."""
+    for key in _BREAKDOWN:
+        if info.get(key) is not None:
+            row[key] = float(info[key])
+    if info.get("site"):
+        row["site"] = str(info["site"])
+    if info.get("retries") is not None:
+        row["retries"] = int(info["retries"])
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        err = json.loads(body)["error"]
+        return f"{err.get('code') or err.get('type')}: {err.get('message')}"
+    except (ValueError, KeyError, TypeError):
+        return body[:200].decode("utf-8", "replace")
+
+
+class LiveDriver:
+    """Sends the requests on schedule and turns each response into a row."""
+
+    def __init__(self, config: LiveConfig, *, on_rows: RowsCallback | None = None) -> None:
+        self.config = config
+        self.on_rows = on_rows
+        self.result = LiveResult()
+        self._pending: list[dict[str, Any]] = []
+        self._loop = asyncio.get_running_loop()
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        status = row["status"]
+        if status == "ok":
+            self.result.ok += 1
+        elif status == "rejected":
+            self.result.rejected += 1
+        elif status == "cancelled":
+            self.result.cancelled += 1
+        else:
+            self.result.failed += 1
+        if self.on_rows is None:
+            self.result.rows.append(row)
+            return
+        self._pending.append(row)
+        if len(self._pending) >= self.config.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.on_rows is not None and self._pending:
+            batch, self._pending = self._pending, []
+            self.on_rows(batch)
+
+    async def one(
+        self, session: aiohttp.ClientSession, req: ClientRequest, t0: float, arrived_at: float
+    ) -> None:
+        row = _row(req, self.config.policy, arrived_at)
+        try:
+            await self._stream(session, req, t0, row)
+        except asyncio.CancelledError:
+            row["status"], row["error"] = "cancelled", "client stopped"
+            self._emit(row)
+            raise
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"[:300]
+        self._emit(row)
+
+    async def _stream(
+        self, session: aiohttp.ClientSession, req: ClientRequest, t0: float, row: dict[str, Any]
+    ) -> None:
+        body = {
+            "model": self.config.model,
+            "messages": [{"role": "user", "content": PROMPT_TEXT}],
+            "max_tokens": req.output_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "georoute": {"prompt_tokens": req.prompt_tokens},
+        }
+        headers = {"X-Client-Location": req.place.name}
+        url = self.config.router_url.rstrip("/") + "/v1/chat/completions"
+        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+        async with session.post(url, json=body, headers=headers, timeout=timeout) as resp:
+            row["site"] = resp.headers.get("X-Georoute-Site")
+            if resp.status != 200:
+                row["status"] = "rejected" if resp.status == 429 else "failed"
+                row["error"] = f"HTTP {resp.status}: {_error_message(await resp.read())}"[:300]
+                return
+            first_at = last_at = None
+            chunks = 0
+            completion_tokens = None
+            stream_error = ""
+            async for raw in resp.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    break
+                now = self._loop.time()
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    stream_error = _error_message(data)
+                    continue
+                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or ()):
+                    if (
+                        last_at is not None
+                        and len(self.result.chunk_gaps_ms) < self.config.keep_gaps
+                    ):
+                        self.result.chunk_gaps_ms.append((now - last_at) * 1000.0)
+                    first_at = now if first_at is None else first_at
+                    last_at = now
+                    chunks += 1
+                usage = chunk.get("usage")
+                if usage and usage.get("completion_tokens") is not None:
+                    completion_tokens = int(usage["completion_tokens"])
+                if isinstance(chunk.get("georoute"), dict):
+                    apply_breakdown(row, chunk["georoute"])
+        if stream_error or first_at is None or last_at is None:
+            row["status"], row["error"] = "failed", stream_error or "no token received"
+            return
+        tokens = completion_tokens if completion_tokens is not None else chunks
+        row["output_tokens"] = tokens
+        row["ttft_ms"] = (first_at - t0) * 1000.0
+        row["e2e_ms"] = (last_at - t0) * 1000.0
+        row["tpot_ms"] = (last_at - first_at) * 1000.0 / (tokens - 1) if tokens > 1 else 0.0
+        row["status"] = "ok"
+
+    async def run(
+        self,
+        requests: Iterable[ClientRequest],
+        *,
+        duration_s: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> LiveResult:
+        """Send every request at its time; return when all have finished."""
+        connector = aiohttp.TCPConnector(
+            limit=0, force_close=self.config.new_connection_per_request
+        )
+        start = self._loop.time()
+        wall_start = time.time()
+        tasks: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession(connector=connector) as session:
+            try:
+                for req in requests:
+                    delay = start + req.at_s - self._loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    t0 = self._loop.time()
+                    self.result.max_lateness_ms = max(
+                        self.result.max_lateness_ms, (t0 - start - req.at_s) * 1000.0
+                    )
+                    task = asyncio.create_task(self.one(session, req, t0, wall_start + t0 - start))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    self.result.sent += 1
+                    if progress is not None and duration_s:
+                        progress(min(req.at_s / duration_s, 1.0))
+                while tasks:
+                    await asyncio.wait(set(tasks))
+            finally:
+                for task in list(tasks):
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                self.flush()
+        self.result.wall_s = self._loop.time() - start
+        if progress is not None:
+            progress(1.0)
+        return self.result
+
+
+async def drive(
+    config: LiveConfig,
+    requests: Iterable[ClientRequest],
+    *,
+    on_rows: RowsCallback | None = None,
+    duration_s: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> LiveResult:
+    """Run the live client: `on_rows` gets batches (None keeps rows in the result)."""
+    driver = LiveDriver(config, on_rows=on_rows)
+    return await driver.run(requests, duration_s=duration_s, progress=progress)
