@@ -96,7 +96,8 @@ def _print_reports(reports: Sequence[Report], as_json: bool) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from router.bench.runner import BenchError, BenchOptions, run_bench
+    from router.bench.facts import BenchError
+    from router.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(
         scenario=args.scenario,

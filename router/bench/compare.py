@@ -56,6 +56,7 @@ def _slices(report: Report) -> dict[str, GroupStats]:
     out = {"all": report.overall}
     out.update({f"region:{g.name}": g for g in report.regions})
     out.update({f"site:{g.name}": g for g in report.sites})
+    out.update({f"city:{g.name}": g for g in report.cities})
     return out
 
 

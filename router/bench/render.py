@@ -74,6 +74,23 @@ def _latency_table(title: str, groups: Sequence[GroupStats], first: str) -> Tabl
     return t
 
 
+def _city_table(cities: Sequence[GroupStats]) -> Table:
+    t = Table(title="Per client city", title_justify="left")
+    for col in ("city", "req", "TTFT p50", "E2E p50", "E2E p99", "goodput", "share per site"):
+        t.add_column(col, justify="left" if col in ("city", "share per site") else "right")
+    for g in cities:
+        t.add_row(
+            g.name,
+            str(g.requests),
+            _ms(g.ttft_ms.p50),
+            _ms(g.e2e_ms.p50),
+            _ms(g.e2e_ms.p99),
+            _pct(g.goodput_fraction),
+            _share(g.share),
+        )
+    return t
+
+
 def _breakdown_table(report: Report) -> Table:
     t = Table(title="Where the time goes (mean ms over ok requests)", title_justify="left")
     t.add_column("slice")
@@ -186,6 +203,7 @@ def report_renderable(report: Report) -> RenderableType:
     parts: list[RenderableType] = [
         head,
         _latency_table("Per client region", [report.overall, *report.regions], "region"),
+        _city_table(report.cities),
         _latency_table("Per site", report.sites, "site"),
         _breakdown_table(report),
     ]

@@ -116,6 +116,7 @@ class Report:
     span_s: float
     overall: GroupStats
     regions: list[GroupStats]
+    cities: list[GroupStats]  # by client place, named "place (region)"
     sites: list[GroupStats]
     phases: list[dict[str, Any]]  # {"phase": name, "regions": [GroupStats...]}
     timeline: list[Window]
@@ -268,6 +269,10 @@ def build_report(
         span_s=round(span_s, 3),
         overall=group_stats("all", rows, slo, span_s),
         regions=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "client_region").items()],
+        cities=[
+            group_stats(f"{k} ({v[0].get('client_region')})", v, slo, span_s)
+            for k, v in _by(rows, "client_place").items()
+        ],
         sites=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "site").items()],
         phases=phase_stats,
         timeline=timeline(rows, slo, start_s=start, span_s=span_s, windows=windows),
