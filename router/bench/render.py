@@ -135,16 +135,11 @@ def _phase_table(report: Report) -> Table:
 
 def _timeline_table(report: Report) -> Table:
     t = Table(title="Timeline (by arrival time)", title_justify="left")
-    for col in (
-        "from s",
-        "to s",
-        "rate rps",
-        "req",
-        "TTFT ms p50/p99",
-        "E2E ms p50/p99",
-        "goodput",
-    ):
-        t.add_column(col, justify="right")
+    regions = sorted({k for w in report.timeline for k in w.region_e2e_p50_ms})
+    cols = ["from s", "to s", "rate rps", "req", "TTFT p50/p99", "E2E p50/p99"]
+    cols += [f"E2E p50 {r}" for r in regions] + ["goodput", "share per site"]
+    for col in cols:
+        t.add_column(col, justify="left" if col == "share per site" else "right")
     for w in report.timeline:
         t.add_row(
             _num(w.start_s, "{:,.0f}"),
@@ -153,7 +148,13 @@ def _timeline_table(report: Report) -> Table:
             str(w.requests),
             f"{_ms(w.ttft_ms.p50)} / {_ms(w.ttft_ms.p99)}",
             f"{_ms(w.e2e_ms.p50)} / {_ms(w.e2e_ms.p99)}",
+            *(_ms(w.region_e2e_p50_ms.get(r)) for r in regions),
             _pct(w.goodput_fraction),
+            _share(w.share),
+        )
+    if report.slo_capacity_rps is not None:
+        t.caption = (
+            f"Carried within the SLO (goodput >= 99%) up to {report.slo_capacity_rps:,.1f} rps"
         )
     return t
 

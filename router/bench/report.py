@@ -107,6 +107,8 @@ class Window:
     e2e_ms: Pcts
     ttft_ms: Pcts
     goodput_fraction: float | None
+    region_e2e_p50_ms: dict[str, float | None]  # client region -> E2E p50 in this window
+    share: dict[str, float]  # site -> fraction of this window's requests
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +122,7 @@ class Report:
     sites: list[GroupStats]
     phases: list[dict[str, Any]]  # {"phase": name, "regions": [GroupStats...]}
     timeline: list[Window]
+    slo_capacity_rps: float | None  # highest window rate before goodput first fell below 99%
     regret: dict[str, Any] = field(default_factory=dict)  # per-region summary (sim)
 
     def to_dict(self, *, include_run_id: bool = True) -> dict[str, Any]:
@@ -211,10 +214,13 @@ def timeline(
     for r in rows:
         i = int((_num(r.get("arrived_at")) - start_s) / width)
         buckets[min(max(i, 0), windows - 1)].append(r)
+    regions = sorted({str(r.get("client_region") or "-") for r in rows})
     out = []
     for i, bucket in enumerate(buckets):
         ok = [r for r in bucket if r.get("status") == "ok"]
         met = sum(1 for r in bucket if slo.met(r))
+        by_region = _by(ok, "client_region")
+        sites = _by(bucket, "site")
         out.append(
             Window(
                 start_s=round(i * width, 3),
@@ -224,9 +230,27 @@ def timeline(
                 e2e_ms=percentiles([_num(r.get("e2e_ms")) for r in ok]),
                 ttft_ms=percentiles([_num(r.get("ttft_ms")) for r in ok]),
                 goodput_fraction=_round(met / len(bucket)) if bucket and not slo.empty else None,
+                region_e2e_p50_ms={
+                    reg: percentiles([_num(r.get("e2e_ms")) for r in by_region.get(reg, [])]).p50
+                    for reg in regions
+                },
+                share={k: round(len(v) / len(bucket), 4) for k, v in sites.items()},
             )
         )
     return out
+
+
+def slo_capacity_rps(windows: Sequence[Window], threshold: float = 0.99) -> float | None:
+    """The highest arrival rate carried within the SLO: the busiest window before the
+    first one whose goodput falls below `threshold` (for ramps such as million-lpu)."""
+    best: float | None = None
+    for w in windows:
+        if w.goodput_fraction is None:
+            return None
+        if w.requests and w.goodput_fraction < threshold:
+            break
+        best = w.rate_rps if best is None else max(best, w.rate_rps)
+    return best
 
 
 def build_report(
@@ -236,7 +260,7 @@ def build_report(
     slo: Slo | None = None,
     phases: Sequence[Phase] = (),
     regret: Mapping[str, Any] | None = None,
-    windows: int = 10,
+    windows: int = 12,
     start_s: float | None = None,
     span_s: float | None = None,
 ) -> Report:
@@ -263,6 +287,7 @@ def build_report(
                 ],
             }
         )
+    windows_list = timeline(rows, slo, start_s=start, span_s=span_s, windows=windows)
     return Report(
         run=dict(run or {}),
         slo=slo,
@@ -275,6 +300,7 @@ def build_report(
         ],
         sites=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "site").items()],
         phases=phase_stats,
-        timeline=timeline(rows, slo, start_s=start, span_s=span_s, windows=windows),
+        timeline=windows_list,
+        slo_capacity_rps=slo_capacity_rps(windows_list),
         regret=dict(regret or {}),
     )

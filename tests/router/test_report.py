@@ -152,3 +152,29 @@ def test_plot_writes_a_png(tmp_path):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000
+
+
+def test_slo_capacity_is_the_busiest_window_before_goodput_drops():
+    # a ramp: window k (10 s wide) has 10*(k+1) requests; from window 3 on they are slow
+    rows, n = [], 0
+    for k in range(5):
+        for j in range(10 * (k + 1)):
+            slow = k >= 3
+            site = "riyadh-1" if j % 2 else "ireland"
+            rows.append(
+                row(
+                    n,
+                    at=10.0 * k + j / (k + 1),
+                    e2e=5000.0 if slow else 500.0,
+                    site=site,
+                    region="asia" if j % 4 == 0 else "europe",
+                )
+            )
+            n += 1
+    rep = build_report(rows, slo=Slo(e2e_ms=1000), windows=5, start_s=0.0, span_s=50.0)
+    assert [w.rate_rps for w in rep.timeline] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert rep.slo_capacity_rps == 3.0
+    assert rep.timeline[0].share == {"ireland": 0.5, "riyadh-1": 0.5}
+    assert rep.timeline[4].region_e2e_p50_ms == {"asia": 5000.0, "europe": 5000.0}
+    # without an SLO there is no capacity to speak of
+    assert build_report(rows, windows=5).slo_capacity_rps is None
