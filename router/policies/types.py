@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sites.engine_api import DeploymentSpec, EngineLoad, LatencyEstimate
 
@@ -40,15 +40,16 @@ class PlaceLike(Protocol):
 
 
 class NetworkLike(Protocol):
-    """What policies need of the network model (router.network.NetworkModel)."""
+    """What policies need of the network model (router.network.NetworkModel). Places
+    are `Any` here because the model takes concrete `router.geo.Place`s."""
 
-    def rtt_ms(self, a: PlaceLike, b: PlaceLike) -> float: ...
+    def rtt_ms(self, a: Any, b: Any) -> float: ...
 
-    def handshake_ms(self, rtt_ms: float, tls: bool = True) -> float: ...
+    def handshake_ms(self, rtt_ms: float, *, tls: bool = True) -> float: ...
 
 
 LatencyEstimator = Callable[[DeploymentSpec, EngineLoad, int, int], LatencyEstimate]
-DistanceFn = Callable[[PlaceLike, PlaceLike], float]
+DistanceFn = Callable[[Any, Any], float]  # router.geo.distance_km (takes Places)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

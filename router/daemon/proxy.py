@@ -1,0 +1,530 @@
+"""The data path: place the client, pick a site, add the simulated network, stream.
+
+Per request: resolve `X-Client-Location`; validate the body the way the sites do;
+admit (bounded in-flight, else 429); ask the policy for a ranked list; wait the
+handshake (new connection) and the client->site one-way delay; forward; on a failure
+before the first byte try the next site; then pass the response through, each chunk
+delayed by the site->client one-way delay (pipelined: a reader task timestamps
+chunks as they arrive, the writer releases each at arrival + delay, so delays do not
+accumulate). The final chunk's `georoute` object is rewritten with the breakdown.
+Every request ends as one row (ok, failed, rejected or cancelled) in the recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from router.daemon.errors import error_body, error_response
+from router.daemon.keys import METRICS, RECORDER, ROUTER, SESSION, SETTINGS
+from router.daemon.requests import ParsedRequest, parse_body
+from router.daemon.state import LiveSite, RouterState
+from router.geo import BadCoordinatesError, UnknownPlaceError, resolve_place
+from router.policies import RouteRequest
+
+LOCATION_HEADER = "X-Client-Location"
+SITE_HEADER = "X-Georoute-Site"
+_EOF = b""
+
+
+@dataclass(slots=True)
+class Flow:
+    """Timings and outcome of one request as it moves through the router."""
+
+    t0: float
+    row: dict[str, Any]
+    client: Any = None
+    handshake_ms: float = 0.0
+    up_ms: float = 0.0
+    down_ms: float = 0.0
+    retries: int = 0
+    t_fwd: float = 0.0
+    t_first_read: float | None = None
+    t_final_read: float | None = None
+    t_first_write: float | None = None
+    t_last_write: float | None = None
+    pre_ms: float = 0.0
+    post_ms: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def new_row(state: RouterState, arrived_at: float) -> dict[str, Any]:
+    return {
+        "request_id": "",
+        "arrived_at": arrived_at,
+        "client_place": "",
+        "client_region": "",
+        "client_lat": None,
+        "client_lon": None,
+        "site": "",
+        "policy": state.policy.name,
+        "prompt_tokens": 0,
+        "output_tokens": 0,
+        "net_up_ms": 0.0,
+        "net_down_ms": 0.0,
+        "handshake_ms": 0.0,
+        "router_ms": 0.0,
+        "queue_ms": 0.0,
+        "prefill_ms": 0.0,
+        "decode_ms": 0.0,
+        "ttft_ms": None,
+        "tpot_ms": None,
+        "e2e_ms": 0.0,
+        "status": "failed",
+        "error": "",
+        "retries": 0,
+        "energy_j": 0.0,
+        "cost_usd": 0.0,
+    }
+
+
+def resolve_client(state: RouterState, header: str | None) -> Any:
+    if header is None or not header.strip():
+        return state.default_place
+    return resolve_place(header.strip())
+
+
+async def handle_chat(request: web.Request) -> web.StreamResponse:
+    return await proxy(request, "/v1/chat/completions")
+
+
+async def handle_completions(request: web.Request) -> web.StreamResponse:
+    return await proxy(request, "/v1/completions")
+
+
+async def proxy(request: web.Request, path: str) -> web.StreamResponse:
+    state = request.app[ROUTER]
+    loop = asyncio.get_running_loop()
+    flow = Flow(t0=loop.time(), row=new_row(state, time.time()))
+    try:
+        return await _proxy(request, path, state, flow)
+    except asyncio.CancelledError:
+        _fail(flow, "cancelled", "request cancelled (client gone or shutdown)")
+        raise
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+        _fail(flow, "cancelled", f"client disconnected: {exc}")
+        raise
+    finally:
+        row = flow.row
+        if not row["e2e_ms"]:
+            row["e2e_ms"] = (loop.time() - flow.t0) * 1000.0
+        row["retries"] = flow.retries
+        if row["status"] != "ok" and not row["error"]:
+            row["error"] = "; ".join(flow.errors) or "unknown"
+        state.stats.add(row)
+        request.app[RECORDER].add(row)
+        request.app[METRICS].observe(row)
+
+
+def _fail(flow: Flow, status: str, error: str) -> None:
+    if flow.row["status"] not in ("ok",) and not flow.row["error"]:
+        flow.row["status"], flow.row["error"] = status, error[:500]
+
+
+def _reject(flow: Flow, response: web.Response, reason: str) -> web.Response:
+    flow.row["status"], flow.row["error"] = "rejected", reason[:500]
+    return response
+
+
+async def _proxy(
+    request: web.Request, path: str, state: RouterState, flow: Flow
+) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    row = flow.row
+    try:
+        client = resolve_client(state, request.headers.get(LOCATION_HEADER))
+    except (UnknownPlaceError, BadCoordinatesError, ValueError) as exc:
+        msg = f"invalid {LOCATION_HEADER} header: {exc}"
+        return _reject(
+            flow,
+            error_response(400, msg, param=LOCATION_HEADER, code="invalid_client_location"),
+            msg,
+        )
+    flow.client = client
+    row.update(
+        client_place=client.name,
+        client_region=client.region,
+        client_lat=client.lat,
+        client_lon=client.lon,
+    )
+    parsed = await parse_body(request, path)
+    if isinstance(parsed, web.Response):
+        return _reject(flow, parsed, f"HTTP {parsed.status}: {parsed.text or ''}")
+    row["prompt_tokens"] = parsed.prompt_tokens
+    if state.in_flight >= state.max_in_flight_total:
+        return _reject(
+            flow, _overloaded(state, "the router is at its in-flight limit"), "overloaded"
+        )
+    now = time.monotonic()
+    new_connection = (
+        request.transport is not None and request.transport not in state.seen_transports
+    )
+    if new_connection and request.transport is not None:
+        state.seen_transports.add(request.transport)
+    decision = state.policy.decide(
+        RouteRequest(
+            client=client,
+            prompt_tokens=parsed.prompt_tokens,
+            max_output_tokens=parsed.max_tokens,
+            new_connection=new_connection,
+        ),
+        state.views(now),
+        state.ctx,
+    )
+    if not decision.ranked:
+        if decision.all_overloaded:
+            return _reject(
+                flow,
+                _overloaded(state, "every eligible site is at its in-flight limit"),
+                "overloaded",
+            )
+        reasons = ", ".join(f"{s}: {r}" for s, r in decision.excluded)
+        msg = f"no site may serve this request ({reasons})"
+        flow.errors.append(msg)
+        return error_response(503, msg, type_="server_error", code="no_eligible_site")
+    state.in_flight += 1
+    try:
+        return await _attempts(
+            request,
+            path,
+            state,
+            flow,
+            parsed,
+            decision.ranked[: settings.max_attempts],
+            new_connection,
+            settings.first_byte_timeout_s,
+        )
+    finally:
+        state.in_flight -= 1
+
+
+def _overloaded(state: RouterState, why: str) -> web.Response:
+    now = time.time()
+    if now - state.last_overload_event_at > 5.0:
+        state.last_overload_event_at = now
+        state.event("overload", None, f"429: {why}")
+    return error_response(
+        429,
+        f"overloaded: {why}; retry shortly",
+        type_="rate_limit_error",
+        code="overloaded",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _attempts(
+    request: web.Request,
+    path: str,
+    state: RouterState,
+    flow: Flow,
+    parsed: ParsedRequest,
+    ranked: tuple[str, ...],
+    new_connection: bool,
+    first_byte_timeout_s: float,
+) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    session = request.app[SESSION]
+    sim = state.simulate_network
+    if sim and new_connection:
+        rtt = state.ctx.rtt_ms(flow.client, state.sites[ranked[0]].place)
+        flow.handshake_ms = state.network.handshake_ms(rtt, tls=True)
+        await asyncio.sleep(flow.handshake_ms / 1000.0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=first_byte_timeout_s)
+    for attempt, name in enumerate(ranked):
+        site = state.sites[name]
+        if attempt:
+            flow.retries += 1
+            state.event("failover", name, f"retrying on {name} after: {flow.errors[-1]}")
+        up_ms = (
+            float(state.network.sample_one_way_ms(flow.client, site.place, state.rng))
+            if sim
+            else 0.0
+        )
+        flow.down_ms = (
+            float(state.network.sample_one_way_ms(site.place, flow.client, state.rng))
+            if sim
+            else 0.0
+        )
+        if up_ms:
+            await asyncio.sleep(up_ms / 1000.0)
+        flow.up_ms += up_ms
+        site.in_flight += 1
+        try:
+            flow.t_fwd = loop.time()
+            try:
+                resp = await session.post(
+                    site.url + path,
+                    data=parsed.body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=timeout,
+                )
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                why = f"{name}: {type(exc).__name__}: {exc}".rstrip(": ")
+                flow.errors.append(why)
+                state.site_error(site, why, time.monotonic())
+                continue
+            try:
+                if resp.status >= 500 or resp.status == 429:
+                    body = await _read_quietly(resp)
+                    why = f"{name}: HTTP {resp.status} {_error_message(body)}"
+                    flow.errors.append(why)
+                    if resp.status >= 500:
+                        state.site_error(site, why, time.monotonic())
+                    continue
+                if resp.status != 200:
+                    body = await resp.read()
+                    flow.row["site"] = name
+                    return _reject(
+                        flow,
+                        web.Response(
+                            status=resp.status,
+                            body=body,
+                            content_type=resp.content_type,
+                            headers={SITE_HEADER: name},
+                        ),
+                        f"site rejected: HTTP {resp.status} {_error_message(body)}",
+                    )
+                flow.pre_ms = (flow.t_fwd - flow.t0) * 1000.0 - flow.handshake_ms - flow.up_ms
+                if parsed.stream:
+                    return await _stream(request, state, site, resp, flow)
+                return await _whole(state, site, resp, flow)
+            finally:
+                resp.release()
+        finally:
+            site.in_flight -= 1
+    msg = "every site failed before the first byte: " + "; ".join(flow.errors)
+    flow.row["status"], flow.row["error"] = "failed", msg[:500]
+    return error_response(503, msg, type_="server_error", code="sites_unavailable")
+
+
+async def _read_quietly(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except (aiohttp.ClientError, TimeoutError):
+        return b""
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        err = json.loads(body)["error"]
+        return str(err.get("code") or err.get("message") or "")
+    except (ValueError, KeyError, TypeError):
+        return body[:120].decode("utf-8", "replace")
+
+
+def _breakdown(
+    state: RouterState, site: LiveSite, flow: Flow, site_info: dict[str, Any], *, whole: bool
+) -> dict[str, Any]:
+    """The `georoute` object the client sees (the site's own fields, overlaid with the
+    router's breakdown) and the matching row fields."""
+    queue_ms = float(site_info.get("queue_ms") or 0.0)
+    t_first = flow.t_first_read or flow.t_fwd
+    t_final = flow.t_final_read or t_first
+    if whole:
+        site_ttft_ms = float(site_info.get("ttft_ms") or 0.0)
+        prefill_ms = max(0.0, site_ttft_ms - queue_ms)
+        decode_ms = max(0.0, (t_final - flow.t_fwd) * 1000.0 - site_ttft_ms)
+    else:
+        prefill_ms = (t_first - flow.t_fwd) * 1000.0 - queue_ms
+        decode_ms = (t_final - t_first) * 1000.0
+    info = {
+        **site_info,
+        "site": site.name,
+        "policy": flow.row["policy"],
+        "retries": flow.retries,
+        "handshake_ms": flow.handshake_ms,
+        "net_up_ms": flow.up_ms,
+        "net_down_ms": flow.down_ms,
+        "router_ms": flow.pre_ms + flow.post_ms,
+        "queue_ms": queue_ms,
+        "prefill_ms": prefill_ms,
+        "decode_ms": decode_ms,
+        "site_ttft_ms": site_info.get("ttft_ms"),
+    }
+    info.pop("ttft_ms", None)
+    row = flow.row
+    row.update(
+        site=site.name,
+        handshake_ms=flow.handshake_ms,
+        net_up_ms=flow.up_ms,
+        net_down_ms=flow.down_ms,
+        router_ms=info["router_ms"],
+        queue_ms=queue_ms,
+        prefill_ms=prefill_ms,
+        decode_ms=decode_ms,
+        energy_j=float(site_info.get("energy_j") or 0.0),
+        cost_usd=float(site_info.get("cost_usd") or 0.0),
+    )
+    for key in ("prompt_tokens", "output_tokens"):
+        if isinstance(site_info.get(key), int):
+            row[key] = site_info[key]
+    return info
+
+
+async def _whole(
+    state: RouterState, site: LiveSite, resp: aiohttp.ClientResponse, flow: Flow
+) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    try:
+        body = await resp.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        why = f"{site.name}: body broke: {type(exc).__name__}"
+        state.site_error(site, why, time.monotonic())
+        flow.row["status"], flow.row["error"] = "failed", why
+        return error_response(502, why, type_="server_error", code="site_stream_broken")
+    flow.t_first_read = flow.t_final_read = t_read = loop.time()
+    state.site_ok(site)
+    if flow.down_ms:
+        await asyncio.sleep(max(0.0, t_read + flow.down_ms / 1000.0 - loop.time()))
+    flow.post_ms = max(0.0, (loop.time() - t_read) * 1000.0 - flow.down_ms)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        found = payload.get("georoute")
+        site_info: dict[str, Any] = found if isinstance(found, dict) else {}
+        payload["georoute"] = _breakdown(state, site, flow, site_info, whole=True)
+        usage = payload.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            flow.row["output_tokens"] = usage["completion_tokens"]
+        body = json.dumps(payload).encode()
+    now = loop.time()
+    flow.row.update(
+        status="ok", error="", ttft_ms=(now - flow.t0) * 1000.0, e2e_ms=(now - flow.t0) * 1000.0
+    )
+    return web.Response(
+        body=body, content_type="application/json", headers={SITE_HEADER: site.name}
+    )
+
+
+async def _pump(
+    resp: aiohttp.ClientResponse, queue: asyncio.Queue[tuple[float, bytes | BaseException]]
+) -> None:
+    """Timestamp chunks as they arrive from the site (runs beside the writer)."""
+    loop = asyncio.get_running_loop()
+    try:
+        async for data in resp.content.iter_any():
+            queue.put_nowait((loop.time(), data))
+        queue.put_nowait((loop.time(), _EOF))
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        queue.put_nowait((loop.time(), exc))
+
+
+async def _stream(
+    request: web.Request,
+    state: RouterState,
+    site: LiveSite,
+    resp: aiohttp.ClientResponse,
+    flow: Flow,
+) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[float, bytes | BaseException]] = asyncio.Queue()
+    pump = asyncio.create_task(_pump(resp, queue))
+    down_s = flow.down_ms / 1000.0
+    out = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            SITE_HEADER: site.name,
+        },
+    )
+    if down_s:
+        await asyncio.sleep(down_s)
+    await out.prepare(request)
+    buffer = b""
+    done = False
+    try:
+        while True:
+            t_read, item = await queue.get()
+            if isinstance(item, BaseException) or item == _EOF:
+                break
+            if flow.t_first_read is None:
+                flow.t_first_read = t_read
+                state.site_ok(site)
+            if down_s:
+                delay = t_read + down_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            buffer += item
+            if b"\n\n" not in buffer:
+                continue
+            cut = buffer.rfind(b"\n\n") + 2
+            events, buffer = buffer[:cut], buffer[cut:]
+            if b'"georoute"' in events:
+                flow.t_final_read = t_read
+                events = _rewrite_final(state, site, flow, events, t_read + down_s)
+            if b"[DONE]" in events:
+                done = True
+            await out.write(events)
+            now = loop.time()
+            if flow.t_first_write is None:
+                flow.t_first_write = now
+            flow.t_last_write = now
+    except BaseException:
+        pump.cancel()
+        raise
+    if not pump.done():
+        pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump
+    if not done:
+        why = f"{site.name}: stream ended before [DONE]"
+        if isinstance(item, BaseException):
+            why = f"{site.name}: stream broke: {type(item).__name__}: {item}"
+        state.site_error(site, why, time.monotonic())
+        flow.row["site"] = site.name
+        flow.row["status"], flow.row["error"] = "failed", why[:500]
+        await out.write(
+            b"data: "
+            + error_body(why, type_="server_error", code="site_stream_broken")
+            + b"\n\ndata: [DONE]\n\n"
+        )
+        await out.write_eof()
+        return out
+    await out.write_eof()
+    now = loop.time()
+    row = flow.row
+    first = flow.t_first_write or now
+    n = int(row["output_tokens"] or 0)
+    row.update(
+        status="ok",
+        error="",
+        ttft_ms=(first - flow.t0) * 1000.0,
+        e2e_ms=(now - flow.t0) * 1000.0,
+        tpot_ms=((flow.t_last_write or now) - first) * 1000.0 / (n - 1) if n > 1 else 0.0,
+    )
+    return out
+
+
+def _rewrite_final(
+    state: RouterState, site: LiveSite, flow: Flow, events: bytes, due: float
+) -> bytes:
+    """Replace the site's `georoute` object in the final chunk with the breakdown."""
+    loop = asyncio.get_running_loop()
+    flow.post_ms = max(0.0, (loop.time() - due) * 1000.0)
+    out: list[bytes] = []
+    for event in events.split(b"\n\n"):
+        if b'"georoute"' in event and event.startswith(b"data:"):
+            try:
+                chunk = json.loads(event[5:])
+            except ValueError:
+                out.append(event)
+                continue
+            found = chunk.get("georoute")
+            site_info: dict[str, Any] = found if isinstance(found, dict) else {}
+            usage = chunk.get("usage")
+            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+                flow.row["output_tokens"] = usage["completion_tokens"]
+            chunk["georoute"] = _breakdown(state, site, flow, site_info, whole=False)
+            event = b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
+        out.append(event)
+    return b"\n\n".join(out)
