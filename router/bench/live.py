@@ -9,8 +9,11 @@ between) and E2E (last token). Where the request went and why it took that long 
 `X-Georoute-Site` header and the `georoute` breakdown in the final chunk) come from the
 router. Every request becomes one row of the results schema, whatever its fate.
 
-Each request opens a new connection by default, as a new client would, so the router
-charges the connection set-up the same way the simulator does.
+Connections follow the scenario's `network.connection_reuse` like the simulator: each
+request draws (from the run's connection stream) whether it rides a kept-alive
+connection or opens a new one, which the router charges a TCP + TLS handshake. A
+reusing request takes an idle connection from the keep-alive pool when there is one
+(after warm-up there nearly always is); otherwise it too opens a new connection.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from router.traffic import ClientRequest
 
@@ -53,7 +57,7 @@ class LiveConfig:
     router_url: str
     model: str
     policy: str
-    new_connection_per_request: bool = True
+    connection_reuse: float = 0.0  # probability a request rides a kept-alive connection
     request_timeout_s: float = 600.0
     batch_rows: int = 200
     keep_gaps: int = 100_000  # chunk gaps kept for the summary (bounded memory)
@@ -234,17 +238,22 @@ class LiveDriver:
         *,
         duration_s: float | None = None,
         progress: ProgressCallback | None = None,
+        reuse_rng: np.random.Generator | None = None,
     ) -> LiveResult:
         """Send every request at its time; return when all have finished."""
-        connector = aiohttp.TCPConnector(
-            limit=0, force_close=self.config.new_connection_per_request
-        )
+        reuse = self.config.connection_reuse
+        if reuse > 0 and reuse_rng is None:
+            raise ValueError("connection_reuse > 0 needs reuse_rng")
         start = self._loop.time()
         wall_start = time.time()
         tasks: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession(connector=connector) as session:
+        fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True))
+        kept = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        async with fresh, kept:
             try:
                 for req in requests:
+                    warm = reuse > 0 and reuse_rng is not None and reuse_rng.random() < reuse
+                    session = kept if warm else fresh
                     delay = start + req.at_s - self._loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -279,7 +288,8 @@ async def drive(
     on_rows: RowsCallback | None = None,
     duration_s: float | None = None,
     progress: ProgressCallback | None = None,
+    reuse_rng: np.random.Generator | None = None,
 ) -> LiveResult:
     """Run the live client: `on_rows` gets batches (None keeps rows in the result)."""
     driver = LiveDriver(config, on_rows=on_rows)
-    return await driver.run(requests, duration_s=duration_s, progress=progress)
+    return await driver.run(requests, duration_s=duration_s, progress=progress, reuse_rng=reuse_rng)

@@ -32,7 +32,8 @@ from rich.progress import (
 from router.bench import facts
 from router.bench.facts import BenchError
 from router.bench.writer import StoreWriter
-from router.scenarios import Scenario
+from router.scenarios import Scenario, stream_rng
+from router.scenarios.model import STREAM_CONNECTIONS
 from router.store import ResultsStore
 
 Mode = Literal["sim", "live"]
@@ -203,7 +204,10 @@ def _run_live(
                     started_at=started,
                 )
                 cfg = live.LiveConfig(
-                    router_url=opts.router_url, model=facts.model_of(scenario), policy=policy
+                    router_url=opts.router_url,
+                    model=facts.model_of(scenario),
+                    policy=policy,
+                    connection_reuse=scenario.network.connection_reuse,
                 )
                 with StoreWriter(opts.db) as writer:
                     result = asyncio.run(
@@ -213,6 +217,7 @@ def _run_live(
                             on_rows=partial(writer.put, run_id),
                             duration_s=scenario.duration_s,
                             progress=_advance(bar, task),
+                            reuse_rng=stream_rng(seed, STREAM_CONNECTIONS),
                         )
                     )
                 summary = {

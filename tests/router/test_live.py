@@ -3,6 +3,7 @@ stream, and that every request becomes one row of the results schema."""
 
 import json
 
+import numpy as np
 from aiohttp import web
 
 from router.bench.live import LiveConfig, drive
@@ -152,3 +153,24 @@ async def test_unreachable_router_fails_every_request_without_raising(unused_tcp
     result = await drive(cfg, [_req(0), _req(1)])
     assert result.failed == 2
     assert all("ClientConnector" in r["error"] for r in result.rows)
+
+
+async def test_connection_reuse_follows_the_draws(aiohttp_server):
+    peers = []
+
+    @web.middleware
+    async def record(request, handler):
+        peers.append(request.transport.get_extra_info("peername"))  # client port = connection
+        return await handler(request)
+
+    app = fake_router([])
+    app.middlewares.append(record)
+    server = await aiohttp_server(app)
+    reqs = [_req(i, out=2, at=0.3 * i) for i in range(3)]
+    url = str(server.make_url("/"))
+    await drive(LiveConfig(router_url=url, model="m", policy="p"), reqs)
+    assert len(set(peers)) == 3  # no reuse: a new connection each time
+    peers.clear()
+    cfg = LiveConfig(router_url=url, model="m", policy="p", connection_reuse=1.0)
+    await drive(cfg, reqs, reuse_rng=np.random.default_rng(0))
+    assert len(set(peers)) == 1  # always reuse: one kept-alive connection
