@@ -1,0 +1,444 @@
+"""The real-clock engine loop: an engine simulator paced by the wall clock.
+
+One `SiteDriver` per site runs a task on the event loop that sleeps until the
+engine's next event, runs every iteration that starts by then (`advance`), and hands
+each request's `TokenStream` its token runs (simulated timestamps, known one
+iteration ahead because a token is stamped at the end of the iteration that makes
+it). Each HTTP handler pulls chunks from its own stream, which sleeps until the
+wall-clock time of the chunk's last token.
+
+Engine time and wall time are tied by a `TimeMap`: identical until a `slow` fault
+stretches it (factor F: one engine second takes F wall seconds) or a `hang` freezes
+it. Re-anchoring at each change keeps the map continuous, so open streams slow down
+or stall from that moment on and resume where they stopped.
+
+Coalescing rule (what a chunk holds, and when it is sent):
+1. The first token is always sent alone, at its scheduled time: TTFT is never
+   delayed by coalescing.
+2. A later chunk ends at the first pending token scheduled at least `min_gap` after
+   the previous chunk's last token (or at the request's final token), and is sent at
+   that token's scheduled time; it carries every token before it too. `min_gap` =
+   open streams / `max_chunks_per_s` (the site's chunk budget), so a GPU at 30 ms per
+   token sends a chunk per token, while an LPU at 1 ms per token to hundreds of
+   clients sends fewer, larger chunks instead of falling behind.
+3. When a stream wakes late (the loop was busy), its chunk also takes every token
+   already due: a late writer catches up in one write rather than queueing more.
+4. Chunks are released up to `early_s` before their scheduled time: asyncio's timers
+   fire up to 1 ms late (epoll's millisecond resolution), and releasing within half
+   of that centres the error on zero instead of biasing it late.
+A chunk's timing is judged by its last token, which is never sent after its time
+except by event-loop lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sites.clock import Clock
+from sites.engine_api import Engine, EngineRequest, RequestResult, StepReport, TokenRun
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CHUNKS_PER_S = 4000.0
+DEFAULT_LOOKAHEAD_S = 0.001
+DEFAULT_EARLY_S = 0.0005
+
+
+class StreamDroppedError(Exception):
+    """The site cut this stream (a `drop_streams` fault or an engine failure)."""
+
+
+class TimeMap:
+    """Piecewise-linear map between engine seconds and clock seconds."""
+
+    __slots__ = ("_engine_at", "_factor", "_wall_at")
+
+    def __init__(self) -> None:
+        self._engine_at = 0.0
+        self._wall_at = 0.0
+        self._factor = 1.0
+
+    @property
+    def factor(self) -> float:
+        return self._factor
+
+    def to_wall(self, engine_t: float) -> float:
+        """Clock time of engine time `engine_t` (inf if it lies beyond a freeze)."""
+        delta = engine_t - self._engine_at
+        if math.isinf(self._factor):
+            return self._wall_at + delta if delta <= 0 else math.inf
+        return self._wall_at + delta * self._factor
+
+    def to_engine(self, wall_t: float) -> float:
+        if math.isinf(self._factor):
+            return self._engine_at
+        return self._engine_at + (wall_t - self._wall_at) / self._factor
+
+    def rescale(self, factor: float, now: float) -> None:
+        """From clock time `now` on, one engine second takes `factor` clock seconds."""
+        self._engine_at = self.to_engine(now)
+        self._wall_at = now
+        self._factor = factor
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Tokens `first_index .. first_index + count - 1`; `last_at` is the clock time the
+    last of them was scheduled for."""
+
+    first_index: int
+    count: int
+    last_at: float
+    final: bool
+
+
+class TokenStream:
+    """One request's tokens as they become known, paced onto the wall clock."""
+
+    def __init__(
+        self,
+        driver: SiteDriver,
+        request_id: str,
+        *,
+        prompt_tokens: int,
+        output_tokens: int,
+        arrived_at: float,
+    ) -> None:
+        self.request_id = request_id
+        self.prompt_tokens = prompt_tokens
+        self.output_tokens = output_tokens
+        self.arrived_at = arrived_at  # clock seconds
+        self.result: RequestResult | None = None
+        self.first_token_at: float | None = None  # scheduled clock times
+        self.last_token_at: float | None = None
+        self.dropped: str | None = None
+        self.chunks = 0
+        self._driver = driver
+        self._runs: deque[TokenRun] = deque()
+        self._known = 0  # tokens whose timestamps are known
+        self._next = 0  # next token to hand out
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._next >= self.output_tokens
+
+    # --- driver side ---------------------------------------------------------
+    def _push(self, run: TokenRun) -> None:
+        end = min(run.first_index + run.count, self.output_tokens)
+        if end <= self._known:
+            return
+        skip = max(0, self._known - run.first_index)  # overlap with what we have
+        count = end - run.first_index - skip
+        if self._known == 0:  # scheduled TTFT, known before the token is sent
+            self.first_token_at = self._driver.time.to_wall(run.at(skip))
+        self._runs.append(
+            TokenRun(run.request_id, self._known, count, run.at(skip), run.interval_s)
+        )
+        self._known += count
+        self._wake()
+
+    def _finish(self, result: RequestResult) -> None:
+        self.result = result
+        self._wake()
+
+    def _drop(self, reason: str) -> None:
+        self.dropped = reason
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- handler side --------------------------------------------------------
+    async def next_chunk(self, *, whole: bool = False) -> Chunk | None:
+        """Wait for the next chunk (per the coalescing rule) and return it at its
+        time; None once every token was handed out. `whole=True` returns all the
+        output as one chunk at the final token's time (non-streaming responses)."""
+        clock = self._driver.clock
+        while True:
+            if self.dropped is not None:
+                raise StreamDroppedError(self.dropped)
+            if self._next >= self.output_tokens:
+                return None
+            plan = self._plan(math.inf if whole else self._driver.min_gap_s())
+            if plan is None:
+                await self._wait(None)
+                continue
+            index, at = plan
+            now = clock.now()
+            if at - self._driver.early_s > now:
+                await self._wait(at - self._driver.early_s)
+                continue
+            return self._take(max(index, self._last_due(now)))
+
+    async def wait_result(self) -> RequestResult:
+        """The engine's result for this request (normally already in hand when the
+        final chunk is sent: the engine reports it with the last token)."""
+        while self.result is None:
+            if self.dropped is not None:
+                raise StreamDroppedError(self.dropped)
+            await self._wait(None)
+        return self.result
+
+    async def _wait(self, wall_at: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = None
+        if wall_at is not None and math.isfinite(wall_at):
+            timer = loop.call_later(max(0.0, wall_at - self._driver.clock.now()), self._wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _plan(self, min_gap_s: float) -> tuple[int, float] | None:
+        """The index and clock time of the next chunk's last token, or None when the
+        tokens that decide it are not known yet."""
+        if not self._runs:
+            return None
+        to_wall = self._driver.time.to_wall
+        if math.isinf(min_gap_s):  # everything at once, at the final token's time
+            if self._known < self.output_tokens:
+                return None
+            return self.output_tokens - 1, to_wall(self._runs[-1].last_at)
+        if self._next == 0:
+            return 0, to_wall(self._runs[0].first_at)
+        assert self.last_token_at is not None
+        target = self._driver.time.to_engine(self.last_token_at + min_gap_s)
+        for run in self._runs:
+            lo = max(0, self._next - run.first_index)
+            if run.last_at < target:
+                continue
+            if run.interval_s > 0:
+                j = max(lo, math.ceil((target - run.first_at) / run.interval_s - 1e-9))
+            else:
+                j = lo
+            j = min(j, run.count - 1)
+            return run.first_index + j, to_wall(run.at(j))
+        if self._known >= self.output_tokens:
+            last = self._runs[-1]
+            return self.output_tokens - 1, to_wall(last.last_at)
+        return None
+
+    def _last_due(self, now: float) -> int:
+        """The index of the last known token scheduled at or before clock time `now`."""
+        horizon = self._driver.time.to_engine(now + self._driver.early_s)
+        due = self._next - 1
+        for run in self._runs:
+            if run.first_at > horizon:
+                break
+            if run.interval_s > 0:
+                j = min(run.count - 1, int((horizon - run.first_at) / run.interval_s))
+            else:
+                j = run.count - 1
+            due = run.first_index + j
+        return due
+
+    def _take(self, index: int) -> Chunk:
+        first = self._next
+        engine_at = math.nan
+        while self._runs:
+            run = self._runs[0]
+            end = run.first_index + run.count - 1
+            if run.first_index <= index <= end:
+                engine_at = run.at(index - run.first_index)
+            if end <= index:
+                self._runs.popleft()
+            if end >= index:
+                break
+        at = self._driver.time.to_wall(engine_at)
+        self._next = index + 1
+        if first == 0:
+            self.first_token_at = at
+        self.last_token_at = at
+        self.chunks += 1
+        return Chunk(first, index + 1 - first, at, self._next >= self.output_tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pacing:
+    """Driver knobs: the site's chunk budget (coalescing), how far ahead of the wall
+    clock iterations are run, and how early a due chunk may be released."""
+
+    max_chunks_per_s: float = DEFAULT_MAX_CHUNKS_PER_S
+    lookahead_s: float = DEFAULT_LOOKAHEAD_S
+    early_s: float = DEFAULT_EARLY_S
+
+    def __post_init__(self) -> None:
+        if not self.max_chunks_per_s > 0:
+            raise ValueError("max_chunks_per_s must be positive")
+        if self.lookahead_s < 0 or self.early_s < 0:
+            raise ValueError("lookahead_s and early_s must not be negative")
+
+
+class SiteDriver:
+    """Runs one engine on the wall clock and routes its tokens to open streams."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        pacing: Pacing | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        pacing = pacing if pacing is not None else Pacing()
+        self.engine = engine
+        self.clock = clock
+        self.time = TimeMap()
+        self.max_chunks_per_s = pacing.max_chunks_per_s
+        self.lookahead_s = pacing.lookahead_s
+        self.early_s = pacing.early_s
+        self.streams: dict[str, TokenStream] = {}
+        self.failure: BaseException | None = None
+        self._on_failure = on_failure
+        self._task: asyncio.Task[None] | None = None
+        self._kick: asyncio.Future[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="site-driver")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for stream in list(self.streams.values()):
+            stream._drop("site stopped")
+        self.streams.clear()
+
+    # --- requests ------------------------------------------------------------
+    def submit(self, request_id: str, *, prompt_tokens: int, output_tokens: int) -> TokenStream:
+        """Queue a request now. Raises EngineCapacityError if it can never fit, and
+        StreamDroppedError if the engine loop has failed."""
+        if self.failure is not None:
+            raise StreamDroppedError(f"engine failed: {self.failure}")
+        now = self.clock.now()
+        self.engine.submit(
+            EngineRequest(
+                request_id=request_id,
+                prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens,
+                arrived_at=self.time.to_engine(now),
+            )
+        )
+        stream = TokenStream(
+            self,
+            request_id,
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            arrived_at=now,
+        )
+        self.streams[request_id] = stream
+        self._wake_loop()
+        return stream
+
+    def cancel(self, stream: TokenStream) -> RequestResult | None:
+        """Drop a request whose client is gone (frees its batch slot and KV cache)."""
+        if self.streams.pop(stream.request_id, None) is None:
+            return None
+        if stream.result is not None and stream.done:
+            return None  # it had finished anyway
+        result = self.engine.cancel(stream.request_id, self.time.to_engine(self.clock.now()))
+        self._wake_loop()
+        return result
+
+    def release(self, stream: TokenStream) -> None:
+        """Forget a stream that was served to the end."""
+        self.streams.pop(stream.request_id, None)
+
+    def min_gap_s(self) -> float:
+        """The coalescing gap for each stream: the chunk budget shared by all."""
+        return len(self.streams) / self.max_chunks_per_s
+
+    # --- faults --------------------------------------------------------------
+    def set_time_factor(self, factor: float) -> None:
+        """Stretch (or freeze, with inf) engine time from now on."""
+        if factor == self.time.factor:
+            return
+        self.time.rescale(factor, self.clock.now())
+        self._wake_loop()
+        for stream in self.streams.values():
+            stream._wake()
+
+    def drop_streams(self, reason: str) -> int:
+        """Cut every open stream and cancel its request; returns how many."""
+        streams = list(self.streams.values())
+        at = self.time.to_engine(self.clock.now())
+        for stream in streams:
+            self.streams.pop(stream.request_id, None)
+            self.engine.cancel(stream.request_id, at)
+            stream._drop(reason)
+        self._wake_loop()
+        return len(streams)
+
+    # --- the loop ------------------------------------------------------------
+    def _wake_loop(self) -> None:
+        kick = self._kick
+        if kick is not None and not kick.done():
+            kick.set_result(None)
+
+    async def _sleep(self, delay_s: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        kick: asyncio.Future[None] = loop.create_future()
+        self._kick = kick
+        timer = None
+        if delay_s is not None:
+            timer = loop.call_later(delay_s, self._wake_loop)
+        try:
+            await kick
+        finally:
+            self._kick = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                next_at = self.engine.next_event_at()
+                if next_at is None:
+                    await self._sleep(None)
+                    continue
+                wait_s = self.time.to_wall(next_at) - self.lookahead_s - self.clock.now()
+                if wait_s > 0:
+                    await self._sleep(None if math.isinf(wait_s) else wait_s)
+                    continue
+                until = self.time.to_engine(self.clock.now() + self.lookahead_s)
+                self._dispatch(self.engine.advance(until))
+                # let the writers whose tokens just became due run before the next step
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an engine bug must not leave clients hanging
+            log.exception("engine loop failed")
+            self.failure = exc
+            for stream in list(self.streams.values()):
+                stream._drop(f"engine failed: {exc}")
+            self.streams.clear()
+            if self._on_failure is not None:
+                self._on_failure(exc)
+
+    def _dispatch(self, report: StepReport) -> None:
+        streams = self.streams
+        for run in report.tokens:
+            stream = streams.get(run.request_id)
+            if stream is not None:
+                stream._push(run)
+        for result in report.finished:
+            stream = streams.get(result.request_id)
+            if stream is not None:
+                stream._finish(result)

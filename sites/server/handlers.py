@@ -1,0 +1,213 @@
+"""`POST /v1/chat/completions` and `POST /v1/completions`: validate, submit to the
+engine, and stream tokens at their scheduled times (or answer once, non-streaming).
+
+A streaming handler expects cancellation at any await (aiohttp cancels the handler
+when the client goes away) and write errors on a closed connection; either way the
+request is cancelled in the engine, which frees its batch slot and KV cache, and
+counted in `georoute_site_cancellations`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from sites.engine_api import EngineCapacityError
+from sites.server import tokens
+from sites.server.driver import StreamDroppedError, TokenStream
+from sites.server.keys import RUNTIME
+from sites.server.openai_api import (
+    MAX_BODY_BYTES,
+    ApiError,
+    ChunkFormatter,
+    CompletionRequest,
+    Kind,
+    parse_request,
+    usage,
+)
+from sites.server.runtime import SiteRuntime
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _complete(request, "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _complete(request, "completion")
+
+
+def json_error(err: ApiError) -> web.Response:
+    return web.json_response(err.body(), status=err.status)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The JSON body, or ApiError 413 (over 1 MiB) / 400 (not JSON)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(
+            413, f"request body exceeds {MAX_BODY_BYTES} bytes", code="payload_too_large"
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(
+            413, f"request body exceeds {MAX_BODY_BYTES} bytes", code="payload_too_large"
+        ) from exc
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def _availability(rt: SiteRuntime) -> None:
+    if rt.driver.failure is not None or rt.state.mode == "fail":
+        raise ApiError(
+            503, f"site {rt.site.name} is failing", type="server_error", code="site_failed"
+        )
+    if rt.state.draining:
+        raise ApiError(
+            503, f"site {rt.site.name} is draining", type="server_error", code="site_draining"
+        )
+
+
+async def _complete(request: web.Request, kind: Kind) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    try:
+        await rt.wait_unhung()  # a hung site accepts and never answers
+        _availability(rt)
+        req = parse_request(await read_json(request), kind, rt.served)
+        response_id = rt.next_id(kind)
+        try:
+            stream = rt.driver.submit(
+                response_id, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens
+            )
+        except EngineCapacityError as exc:
+            raise ApiError(
+                400,
+                f"this deployment cannot serve the request: {exc}",
+                param="messages" if kind == "chat" else "prompt",
+                code="context_length_exceeded",
+            ) from exc
+        except StreamDroppedError as exc:
+            raise ApiError(503, str(exc), type="server_error", code="site_failed") from exc
+    except ApiError as err:
+        rt.metrics.outcome("rejected")
+        return json_error(err)
+    rt.metrics.prompt_tokens.inc(req.prompt_tokens)
+    fmt = ChunkFormatter(req, response_id=response_id, created=rt.created)
+    if req.stream:
+        return await _stream(request, rt, req, stream, fmt)
+    return await _answer(request, rt, req, stream, fmt)
+
+
+def _cancelled(rt: SiteRuntime, stream: TokenStream) -> None:
+    rt.driver.cancel(stream)
+    rt.metrics.cancellations.inc()
+    rt.metrics.outcome("cancelled")
+
+
+def _cut(request: web.Request) -> None:
+    """Drop the connection without a terminating chunk: the client sees a broken stream."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _observe(rt: SiteRuntime, stream: TokenStream, timing: dict[str, Any]) -> None:
+    rt.metrics.outcome("ok")
+    rt.metrics.queue.observe(timing["queue_ms"] / 1000.0)
+    if stream.output_tokens > 1:
+        rt.metrics.tpot.observe(timing["tpot_ms"] / 1000.0)
+
+
+async def _stream(
+    request: web.Request,
+    rt: SiteRuntime,
+    req: CompletionRequest,
+    stream: TokenStream,
+    fmt: ChunkFormatter,
+) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, "X-Request-Id": fmt.response_id})
+    clock = rt.clock
+    metrics = rt.metrics
+    timing: dict[str, Any] = {}
+    try:
+        await resp.prepare(request)
+        while (chunk := await stream.next_chunk()) is not None:
+            text = tokens.filler(chunk.first_index, chunk.count)
+            first = chunk.first_index == 0
+            stamp = rt.monotonic(chunk.last_at) if req.timing else None
+            if first:
+                metrics.ttft.observe(chunk.last_at - stream.arrived_at)
+            if chunk.final:
+                result = await stream.wait_result()
+                timing = rt.timing(stream, result)
+                data = fmt.final_chunks(
+                    text,
+                    first=first,
+                    usage=usage(req.prompt_tokens, req.output_tokens),
+                    georoute=timing,
+                    at=stamp,
+                )
+            else:
+                data = fmt.token_chunk(text, first=first, at=stamp)
+            metrics.send_lag.observe(max(0.0, clock.now() - chunk.last_at))
+            await resp.write(data)
+            metrics.chunks.inc()
+            metrics.output_tokens.inc(chunk.count)
+        rt.driver.release(stream)
+        _observe(rt, stream, timing)
+        await resp.write_eof()
+    except asyncio.CancelledError:
+        _cancelled(rt, stream)
+        raise
+    except ConnectionResetError:
+        _cancelled(rt, stream)
+    except StreamDroppedError:
+        if rt.driver.failure is not None:
+            rt.metrics.outcome("failed")
+        _cut(request)
+    return resp
+
+
+async def _answer(
+    request: web.Request,
+    rt: SiteRuntime,
+    req: CompletionRequest,
+    stream: TokenStream,
+    fmt: ChunkFormatter,
+) -> web.StreamResponse:
+    try:
+        chunk = await stream.next_chunk(whole=True)
+        assert chunk is not None
+        result = await stream.wait_result()
+    except asyncio.CancelledError:
+        _cancelled(rt, stream)
+        raise
+    except StreamDroppedError:
+        if rt.driver.failure is not None:
+            rt.metrics.outcome("failed")
+        _cut(request)
+        return web.Response(status=503)
+    rt.driver.release(stream)
+    timing = rt.timing(stream, result)
+    if stream.first_token_at is not None:
+        rt.metrics.ttft.observe(stream.first_token_at - stream.arrived_at)
+    rt.metrics.send_lag.observe(max(0.0, rt.clock.now() - chunk.last_at))
+    rt.metrics.output_tokens.inc(req.output_tokens)
+    _observe(rt, stream, timing)
+    body = fmt.full_response(
+        tokens.filler(0, req.output_tokens),
+        usage=usage(req.prompt_tokens, req.output_tokens),
+        georoute=timing,
+    )
+    return web.json_response(body, headers={"X-Request-Id": fmt.response_id})
