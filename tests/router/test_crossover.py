@@ -140,3 +140,69 @@ def test_bad_arguments():
         crossover(PARIS, gpu, lpu, ctx(), input_tokens=0)
     with pytest.raises(ValueError, match="load"):
         crossover(PARIS, gpu, lpu, ctx(), input_tokens=10, loads=[-1.0])
+
+
+# ---- the command, on the real models and the built-in topology ----
+
+
+def test_crossover_command_json_is_consistent_with_its_table(capsys):
+    import json
+
+    from georoute.cli import main
+
+    argv = [
+        "crossover",
+        "--from",
+        "Paris",
+        "--sites",
+        "riyadh-1,ireland",
+        "--load",
+        "0,0.9",
+        "--input-tokens",
+        "500",
+        "--json",
+    ]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["near"], out["far"]) == ("ireland", "riyadh-1")  # Dublin is nearer Paris
+    assert out["near_rtt_ms"] < out["far_rtt_ms"]
+    assert out["input_tokens"] == 500
+    assert [p["load"] for p in out["points"]] == [0.0, 0.9]
+    for point in out["points"]:
+        n = point["crossover_tokens"]
+        rows = [r for r in out["table"] if r["load"] == point["load"]]
+        for r in rows:
+            far_wins = r["far_e2e_ms"] < r["near_e2e_ms"]
+            assert far_wins == (n is not None and r["output_tokens"] >= n), r
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--from", "Paris", "--sites", "riyadh-1,atlantis"], "'atlantis'"),
+        (["--from", "Nowhereville", "--sites", "riyadh-1,ireland"], "Nowhereville"),
+        (
+            ["--from", "Paris", "--sites", "riyadh-1,ireland", "--config", "/nonexistent.toml"],
+            "--config",
+        ),
+    ],
+)
+def test_crossover_command_errors(capsys, argv, needle):
+    from georoute.cli import main
+
+    assert main(["crossover", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_crossover_command_text(capsys):
+    from georoute.cli import main
+
+    assert (
+        main(["crossover", "--from", "Singapore", "--sites", "ireland,riyadh-1", "--load", "0"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Output length above which" in out
+    assert "Singapore" in out
