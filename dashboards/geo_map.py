@@ -247,9 +247,12 @@ def _place_markers(grid: _Grid, viewport: Viewport, markers: Sequence[Marker]) -
     for m in markers:
         x, y = viewport.to_dot(m.lat, m.lon)
         cx, cy = x // 2, y // 4
-        cell = grid.cell(cx, cy)
-        if cell is None:
+        if grid.cell(cx, cy) is None:
             continue
+        for dy in (0, 1, -1, 2, -2):  # co-located markers stack vertically
+            if (cx, cy + dy) not in taken and grid.cell(cx, cy + dy) is not None:
+                cy += dy
+                break
         grid.cells[cy][cx] = _Cell(char=m.glyph, style=m.style)
         taken.add((cx, cy))
         spots.append((m, cx, cy))

@@ -39,7 +39,7 @@ def build(npz_path: Path) -> dict[str, object]:
         out[r] = (~band).sum(axis=(0, 2), dtype=np.int32) >= LAND_FRACTION * step_r * step_c
     packed = np.packbits(out, axis=None).tobytes()
     return {
-        "source": "global-land-mask 1.0.0 (PyPI, MIT) = NOAA GLOBE 30\" land/sea mask",
+        "source": 'global-land-mask 1.0.0 (PyPI, MIT) = NOAA GLOBE 30" land/sea mask',
         "built_by": "python -m dashboards.land_mask_build",
         "resolution_deg": RESOLUTION_DEG,
         "land_fraction": LAND_FRACTION,

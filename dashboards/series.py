@@ -117,3 +117,36 @@ def chart_rows(
 def sparkline(values: Sequence[float | None], width: int, lo: float, hi: float) -> str:
     """One row of `chart_rows`."""
     return chart_rows(values, width, 1, lo, hi)[0]
+
+
+def band_rows(
+    p50: Sequence[float | None],
+    p95: Sequence[float | None],
+    width: int,
+    height: int,
+    lo: float,
+    hi: float,
+) -> list[list[tuple[str, str]]]:
+    """p50 bars drawn over p95 bars: rows of (char, style) runs, newest at the right.
+
+    Styles: `p50` (the median bar), `p95` (the tail above it), `p50-on-p95` (a partial
+    median block whose cell the tail fills: drawn with the tail as its background).
+    """
+    lower = chart_rows(p50, width, height, lo, hi)
+    upper = chart_rows(p95, width, height, lo, hi)
+    out: list[list[tuple[str, str]]] = []
+    for row_lo, row_hi in zip(lower, upper, strict=True):
+        runs: list[tuple[str, str]] = []
+        for c_lo, c_hi in zip(row_lo, row_hi, strict=True):
+            if c_lo == " ":
+                ch, style = c_hi, ("p95" if c_hi != " " else "")
+            elif c_lo == "█":
+                ch, style = c_lo, "p50"
+            else:
+                ch, style = c_lo, ("p50-on-p95" if c_hi == "█" else "p50")
+            if runs and runs[-1][1] == style:
+                runs[-1] = (runs[-1][0] + ch, style)
+            else:
+                runs.append((ch, style))
+        out.append(runs)
+    return out

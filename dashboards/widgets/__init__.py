@@ -1,0 +1,1 @@
+"""The dashboard's panels: each takes plain `RouterStats` pieces and redraws itself."""
