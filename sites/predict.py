@@ -1,0 +1,158 @@
+"""`georoute predict`: one deployment under a closed-loop load, in virtual time.
+
+`concurrency` clients each send a request of exactly `input_tokens` / `output_tokens`,
+wait for its last token and send the next at once. The means are taken over the
+steady state: requests that arrive after the first `concurrency` completions (warm-up:
+the first wave starts in lock-step) and finish before the last request is sent
+(cool-down: the load then drains). Throughput is output tokens completed per second
+inside that window. Without a steady window (too few requests) all requests count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sites.engine_api import (
+    DeploymentError,
+    DeploymentSpec,
+    EngineRequest,
+    RequestResult,
+    require_positive,
+)
+from sites.engines import build_engine
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prediction:
+    """Steady-state means of one closed-loop run (the `--json` keys, in ms and tok/s)."""
+
+    ttft_ms: float
+    tpot_ms: float
+    per_user_tok_s: float
+    total_tok_s: float
+    e2e_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "ttft_ms": self.ttft_ms,
+            "tpot_ms": self.tpot_ms,
+            "per_user_tok_s": self.per_user_tok_s,
+            "total_tok_s": self.total_tok_s,
+            "e2e_ms": self.e2e_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDetail:
+    """Everything a run produced, for reports and tests."""
+
+    prediction: Prediction
+    results: list[RequestResult]
+    steady: list[RequestResult]
+    window_s: tuple[float, float]
+    energy_j_per_token: float
+    cost_usd_per_mtok: float
+
+
+def default_requests(concurrency: int) -> int:
+    """Enough requests for a steady window: four waves, at least 200."""
+    return max(4 * concurrency, 200)
+
+
+def run_closed_loop(
+    spec: DeploymentSpec,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    concurrency: int,
+    requests: int | None = None,
+) -> RunDetail:
+    """Drive a fresh engine with a closed loop and summarise its steady state."""
+    require_positive(
+        input_tokens=input_tokens, output_tokens=output_tokens, concurrency=concurrency,
+        requests=requests,
+    )
+    total = requests if requests is not None else default_requests(concurrency)
+    engine = build_engine(spec)
+    sent = 0
+
+    def send(at: float) -> None:
+        nonlocal sent
+        engine.submit(EngineRequest(
+            request_id=f"r{sent}", prompt_tokens=input_tokens,
+            output_tokens=output_tokens, arrived_at=at,
+        ))
+        sent += 1
+
+    for _ in range(min(concurrency, total)):
+        send(0.0)
+    results: list[RequestResult] = []
+    last_sent_at = 0.0
+    while len(results) < total:
+        t = engine.next_event_at()
+        if t is None:  # pragma: no cover - the loop always has work until done
+            raise RuntimeError("engine went idle with requests outstanding")
+        report = engine.advance(t, record_tokens=False)
+        for r in sorted(report.finished, key=lambda r: r.finished_at):
+            results.append(r)
+            if sent < total:
+                send(r.finished_at)
+                last_sent_at = r.finished_at
+    return summarise(results, concurrency=concurrency, cool_down_at=last_sent_at)
+
+
+def summarise(
+    results: list[RequestResult], *, concurrency: int, cool_down_at: float
+) -> RunDetail:
+    """Steady-state means (see the module docstring for the window)."""
+    done = sorted(results, key=lambda r: r.finished_at)
+    warm_at = done[min(concurrency, len(done)) - 1].finished_at
+    steady = [r for r in done if r.arrived_at >= warm_at and r.finished_at <= cool_down_at]
+    if len(steady) >= 3 and cool_down_at > warm_at:
+        window = (warm_at, cool_down_at)
+        in_window = [r for r in done if warm_at < r.finished_at <= cool_down_at]
+        tokens = sum(r.output_tokens for r in in_window)
+    else:
+        steady = done
+        window = (min(r.arrived_at for r in done), done[-1].finished_at)
+        tokens = sum(r.output_tokens for r in done)
+    span = max(window[1] - window[0], 1e-12)
+    ttft = np.array([r.ttft_s for r in steady if r.ttft_s is not None])
+    tpot = np.array([r.tpot_s for r in steady if r.tpot_s is not None])
+    e2e = np.array([r.finished_at - r.arrived_at for r in steady])
+    tpot_ms = float(tpot.mean() * 1e3) if tpot.size else 0.0
+    out_tokens = sum(r.output_tokens for r in done)
+    prediction = Prediction(
+        ttft_ms=float(ttft.mean() * 1e3) if ttft.size else 0.0,
+        tpot_ms=tpot_ms,
+        per_user_tok_s=1000.0 / tpot_ms if tpot_ms > 0 else 0.0,
+        total_tok_s=tokens / span,
+        e2e_ms=float(e2e.mean() * 1e3),
+    )
+    return RunDetail(
+        prediction=prediction,
+        results=done,
+        steady=steady,
+        window_s=window,
+        energy_j_per_token=sum(r.energy_j for r in done) / max(out_tokens, 1),
+        cost_usd_per_mtok=sum(r.cost_usd for r in done) / max(out_tokens, 1) * 1e6,
+    )
+
+
+def predict(
+    spec: DeploymentSpec,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    concurrency: int,
+    requests: int | None = None,
+) -> Prediction:
+    """The steady-state prediction `georoute predict` prints."""
+    if requests is not None and requests < 1:
+        raise DeploymentError(f"requests must be positive, got {requests!r}")
+    return run_closed_loop(
+        spec, input_tokens=input_tokens, output_tokens=output_tokens,
+        concurrency=concurrency, requests=requests,
+    ).prediction
