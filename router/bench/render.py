@@ -23,6 +23,10 @@ def _pcts(p: Pcts) -> str:
     return f"{_ms(p.p50)} / {_ms(p.p90)} / {_ms(p.p99)}"
 
 
+def _secs(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:,.1f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -142,8 +146,8 @@ def _timeline_table(report: Report) -> Table:
         t.add_column(col, justify="left" if col == "share per site" else "right")
     for w in report.timeline:
         t.add_row(
-            _num(w.start_s, "{:,.0f}"),
-            _num(w.end_s, "{:,.0f}"),
+            _secs(w.start_s),
+            _secs(w.end_s),
             _num(w.rate_rps, "{:,.2f}"),
             str(w.requests),
             f"{_ms(w.ttft_ms.p50)} / {_ms(w.ttft_ms.p99)}",
@@ -152,9 +156,15 @@ def _timeline_table(report: Report) -> Table:
             _pct(w.goodput_fraction),
             _share(w.share),
         )
-    if report.slo_capacity_rps is not None:
+    if report.slo_capacity_rps is not None and report.slo_limit_reached:
         t.caption = (
-            f"Carried within the SLO (goodput >= 99%) up to {report.slo_capacity_rps:,.1f} rps"
+            f"Carried within the SLO (goodput >= 99%) up to {report.slo_capacity_rps:,.1f} rps; "
+            "goodput fell below 99% after that"
+        )
+    elif report.slo_capacity_rps is not None:
+        t.caption = (
+            "Goodput stayed >= 99% in every window (busiest window "
+            f"{report.slo_capacity_rps:,.1f} rps): the load never reached the SLO limit"
         )
     return t
 

@@ -123,6 +123,7 @@ class Report:
     phases: list[dict[str, Any]]  # {"phase": name, "regions": [GroupStats...]}
     timeline: list[Window]
     slo_capacity_rps: float | None  # highest window rate before goodput first fell below 99%
+    slo_limit_reached: bool  # some window's goodput fell below 99% (else the load never hit it)
     regret: dict[str, Any] = field(default_factory=dict)  # per-region summary (sim)
 
     def to_dict(self, *, include_run_id: bool = True) -> dict[str, Any]:
@@ -302,5 +303,9 @@ def build_report(
         phases=phase_stats,
         timeline=windows_list,
         slo_capacity_rps=slo_capacity_rps(windows_list),
+        slo_limit_reached=any(
+            w.requests and w.goodput_fraction is not None and w.goodput_fraction < 0.99
+            for w in windows_list
+        ),
         regret=dict(regret or {}),
     )

@@ -174,7 +174,12 @@ def test_slo_capacity_is_the_busiest_window_before_goodput_drops():
     rep = build_report(rows, slo=Slo(e2e_ms=1000), windows=5, start_s=0.0, span_s=50.0)
     assert [w.rate_rps for w in rep.timeline] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert rep.slo_capacity_rps == 3.0
+    assert rep.slo_limit_reached
     assert rep.timeline[0].share == {"ireland": 0.5, "riyadh-1": 0.5}
     assert rep.timeline[4].region_e2e_p50_ms == {"asia": 5000.0, "europe": 5000.0}
     # without an SLO there is no capacity to speak of
     assert build_report(rows, windows=5).slo_capacity_rps is None
+    fast = [r for r in rows if r["e2e_ms"] < 1000]
+    steady = build_report(fast, slo=Slo(e2e_ms=1000), windows=3, start_s=0.0, span_s=30.0)
+    assert steady.slo_capacity_rps == 3.0
+    assert not steady.slo_limit_reached
