@@ -26,6 +26,7 @@ from router.policies.cost import usd_per_mtok_at_capacity
 from router.stats import RollingStats
 from sites.catalog import get_hardware
 from sites.engine_api import DeploymentSpec
+from sites.server.app import json_errors
 from sites.server.openai_api import MAX_BODY_BYTES
 
 
@@ -133,7 +134,7 @@ def make_app(
         admin_token=admin_token,
         traffic=traffic,
     )
-    app = web.Application(client_max_size=2 * MAX_BODY_BYTES)
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[ROUTER] = state
     app[SETTINGS] = config.router
     app[METRICS] = RouterMetrics()

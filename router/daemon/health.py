@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -93,10 +92,10 @@ async def poll_once(state: RouterState, session: aiohttp.ClientSession, timeout_
 async def poll_forever(
     state: RouterState, session: aiohttp.ClientSession, interval_s: float, timeout_s: float
 ) -> None:
+    """Poll every `interval_s` (the app polled once already before serving)."""
     while True:
-        started = time.monotonic()
+        await asyncio.sleep(interval_s)
         await poll_once(state, session, min(timeout_s, interval_s))
-        await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
 
 def health_ctx(interval_s: float, timeout_s: float) -> Any:
