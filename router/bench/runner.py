@@ -10,14 +10,15 @@ phases, the regret summary, the start of the run's clock) is kept in the run's c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -36,7 +37,11 @@ from router.scenarios import Scenario, stream_rng
 from router.scenarios.model import STREAM_CONNECTIONS
 from router.store import ResultsStore
 
+if TYPE_CHECKING:
+    from router.bench.live import LiveConfig, LiveResult
+
 Mode = Literal["sim", "live"]
+LOCAL = "local"  # --router local: start the scenario's sites and router in this process
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,7 +187,7 @@ def _live_requests(opts: BenchOptions, scenario: Scenario, seed: int) -> Iterato
 def _run_live(
     opts: BenchOptions, scenario: Scenario, seed: int, console: Console
 ) -> list[RunOutcome]:
-    from router.bench import live
+    from router.bench.live import LiveConfig
 
     assert opts.router_url is not None
     policies: Sequence[str | None] = opts.policies or (None,)
@@ -191,7 +196,10 @@ def _run_live(
     try:
         with _progress(console, opts.progress) as bar:
             for wanted in policies:
-                policy = asyncio.run(_set_router_policy(opts.router_url, wanted))
+                if opts.router_url == LOCAL:
+                    policy = wanted or scenario.routing.policy
+                else:
+                    policy = asyncio.run(_set_router_policy(opts.router_url, wanted))
                 task = bar.add_task(f"live {scenario.name} · {policy}", total=1.0, note="")
                 config = _base_config(opts, scenario, seed, policy)
                 started = time.time()
@@ -203,7 +211,7 @@ def _run_live(
                     seed=seed,
                     started_at=started,
                 )
-                cfg = live.LiveConfig(
+                cfg = LiveConfig(
                     router_url=opts.router_url,
                     model=facts.model_of(scenario),
                     policy=policy,
@@ -211,13 +219,13 @@ def _run_live(
                 )
                 with StoreWriter(opts.db) as writer:
                     result = asyncio.run(
-                        live.drive(
+                        _drive(
                             cfg,
+                            scenario,
+                            seed,
                             _live_requests(opts, scenario, seed),
                             on_rows=partial(writer.put, run_id),
-                            duration_s=scenario.duration_s,
                             progress=_advance(bar, task),
-                            reuse_rng=stream_rng(seed, STREAM_CONNECTIONS),
                         )
                     )
                 summary = {
@@ -249,6 +257,36 @@ def _run_live(
     finally:
         store.close()
     return outcomes
+
+
+async def _drive(
+    cfg: LiveConfig,
+    scenario: Scenario,
+    seed: int,
+    requests: Iterator[Any],
+    *,
+    on_rows: Callable[[list[dict[str, Any]]], None],
+    progress: Callable[[float], None],
+) -> LiveResult:
+    """Drive the router at `cfg.router_url`, or (`local`) a system started here for it."""
+    from router.bench.live import drive
+
+    async with contextlib.AsyncExitStack() as stack:
+        if cfg.router_url == LOCAL:
+            from router.bench.local import local_system
+
+            system = await stack.enter_async_context(
+                local_system(scenario, policy=cfg.policy, seed=seed)
+            )
+            cfg = replace(cfg, router_url=system.router_url)
+        return await drive(
+            cfg,
+            requests,
+            on_rows=on_rows,
+            duration_s=scenario.duration_s,
+            progress=progress,
+            reuse_rng=stream_rng(seed, STREAM_CONNECTIONS),
+        )
 
 
 async def _set_router_policy(url: str, policy: str | None) -> str:
