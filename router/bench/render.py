@@ -171,21 +171,42 @@ def _timeline_table(report: Report) -> Table:
 
 def _regret_table(regret: dict[str, Any]) -> Table:
     t = Table(
-        title="Regret: loss against the best site in hindsight, per client region",
+        title="Regret: time lost against the best site in hindsight, per client region",
         title_justify="left",
     )
-    keys: list[str] = []
-    for summary in regret.values():
-        if isinstance(summary, dict):
-            keys.extend(k for k in summary if k not in keys)
-    t.add_column("region")
-    for k in keys:
-        t.add_column(k, justify="right")
-    for region, summary in sorted(regret.items()):
-        if isinstance(summary, dict):
-            t.add_row(region, *(_cell(summary.get(k)) for k in keys))
-        else:
-            t.add_row(region, _cell(summary))
+    for col in (
+        "region",
+        "req",
+        "mean ms",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "sent to the best",
+        "best site in hindsight",
+    ):
+        t.add_column(
+            col, justify="left" if col in ("region", "best site in hindsight") else "right"
+        )
+    for region, r in sorted(regret.items()):
+        if not isinstance(r, dict):
+            continue
+        t.add_row(
+            region,
+            _cell(r.get("requests")),
+            *(
+                _cell(r.get(k))
+                for k in (
+                    "mean_regret_ms",
+                    "p50_regret_ms",
+                    "p90_regret_ms",
+                    "p99_regret_ms",
+                    "max_regret_ms",
+                )
+            ),
+            _pct(r.get("best_share")),
+            _share(r.get("best_sites") or {}),
+        )
     return t
 
 

@@ -125,7 +125,14 @@ def test_rendering_shows_the_numbers():
         rows,
         run={"id": "run1", "scenario": "eu-asia-baseline", "policy": "fastest"},
         slo=Slo(e2e_ms=2000),
-        regret={"Europe": {"mean_ms": 12.5}},
+        regret={
+            "Europe": {
+                "mean_regret_ms": 12.5,
+                "requests": 3,
+                "best_share": 0.5,
+                "best_sites": {"ireland": 1.0},
+            }
+        },
     )
     console = Console(width=220, record=True)
     console.print(report_renderable(rep))
