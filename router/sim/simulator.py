@@ -1,0 +1,579 @@
+"""The whole-system discrete-event simulation, in virtual time (no sockets, no sleeping).
+
+A request's life, mirroring the live router (`router.daemon.proxy`):
+1. It arrives from its client group (`router.traffic`). The policy — the same object
+   the daemon uses — ranks the sites from the router's view: health and load as of
+   the last stats refresh (every `stats_interval_s`, like the daemon's `/health`
+   polls) plus the router's own live in-flight counts.
+2. A new connection (probability 1 - `connection_reuse`) pays the TCP + TLS handshake
+   at the median RTT to the first choice, once. The request then travels one sampled
+   client->site delay and is submitted to that site's engine.
+3. The engine runs in virtual time on its fast path (`record_tokens=False`). Each
+   token reaches the client one sampled site->client delay after the site emits it, so
+   client TTFT = handshake + up + site queue + prefill + down, E2E likewise, TPOT as
+   at the site.
+4. A site that is down refuses the request (the router learns one down-leg later) and
+   the router tries the next site of the original ranking, up to `max_attempts` sites;
+   a site failing mid-stream fails the requests already streaming and retries the ones
+   still waiting for their first token.
+
+Engines are advanced lazily: when a request is submitted to them and on a collection
+tick every `COLLECT_INTERVAL_S` (capped by the stats interval), which also ends the
+router's in-flight count of finished streams at the right virtual time. Regret: at
+each decision, every site is also scored with the *true* state (its engine's current
+load, not the stale snapshot) and the request's own network draws; see `regret`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from router.policies import RouteRequest, RoutingContext, make_policy
+from router.policies.cost import usd_per_mtok_at_capacity
+from router.policies.types import LatencyEstimator
+from router.scenarios import Scenario
+from router.scenarios.model import (
+    STREAM_CONNECTIONS,
+    STREAM_NETWORK,
+    STREAM_TRAFFIC,
+    stream_rng,
+)
+from router.sim.paths import PathModel, PathTable
+from router.sim.result import RegretAccumulator, SimResult
+from router.sim.rows import failed_row, ok_row, site_sample
+from router.sim.state import SimRequest, SimSite
+from router.traffic import RequestBlock, generate_blocks, request_id
+from sites.engine_api import (
+    DeploymentSpec,
+    Engine,
+    EngineCapacityError,
+    EngineLoad,
+    EngineRequest,
+    RequestResult,
+)
+
+#: Engines are swept at least this often (virtual s) to end finished streams.
+COLLECT_INTERVAL_S = 0.1
+ROW_BATCH = 5000
+
+RowsCallback = Callable[[list[dict[str, Any]]], None]
+ProgressCallback = Callable[[float], None]
+
+# Event kinds (heap entries are (at, seq, kind, payload)).
+_SITE_ARRIVE, _RETRY, _STREAM_END, _TICK, _SCRIPT = range(5)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimDeps:
+    """The models a simulation runs on; `default_deps()` gives the real ones, tests
+    may pass simpler engines."""
+
+    build_engine: Callable[[DeploymentSpec], Engine]
+    estimate_latency: LatencyEstimator
+    resolve: Callable[[DeploymentSpec], DeploymentSpec]
+    network: PathModel
+    price_usd_per_device_hour: Callable[[str], float]
+    distance_km: Callable[[Any, Any], float]
+
+
+def default_deps() -> SimDeps:
+    from router.geo import distance_km
+    from router.network import NetworkModel
+    from sites.catalog import get_hardware
+    from sites.engines import build_engine, estimate_latency, resolve_deployment
+
+    return SimDeps(
+        build_engine=build_engine,
+        estimate_latency=estimate_latency,
+        resolve=resolve_deployment,
+        network=NetworkModel(),
+        price_usd_per_device_hour=lambda hw: get_hardware(hw).price_usd_per_hour,
+        distance_km=distance_km,
+    )
+
+
+class Simulation:
+    """One run of a scenario under one policy and seed."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        policy: str,
+        seed: int,
+        deps: SimDeps,
+        on_rows: RowsCallback | None = None,
+        on_site_samples: RowsCallback | None = None,
+        progress: ProgressCallback | None = None,
+        max_requests: int | None = None,
+        regret: bool = True,
+    ) -> None:
+        self.scenario = scenario
+        self.policy_name = policy
+        self.policy = make_policy(policy)
+        self.seed = seed
+        self.deps = deps
+        self.on_rows = on_rows
+        self.on_site_samples = on_site_samples
+        self.progress = progress
+        self.max_requests = max_requests
+        self.with_regret = regret
+        routing = scenario.routing
+        self.ctx = RoutingContext(
+            network=deps.network,
+            estimate_latency=deps.estimate_latency,
+            distance_km=deps.distance_km,
+            residency=routing.residency,
+            latency_ceiling_ms=routing.latency_ceiling_ms,
+        )
+        self.max_attempts = routing.max_attempts
+        self.tls = scenario.network.tls
+        from router.geo import resolve_place
+
+        self.sites: list[SimSite] = []
+        for i, cfg in enumerate(scenario.sites):
+            spec = deps.resolve(cfg.deployment())
+            price = cfg.price_per_device_hour or deps.price_usd_per_device_hour(cfg.hardware)
+            self.sites.append(
+                SimSite(
+                    idx=i,
+                    name=cfg.name,
+                    place=resolve_place(cfg.place),
+                    spec=spec,
+                    engine=deps.build_engine(spec),
+                    weight=routing.weights.get(cfg.name, 1.0),
+                    usd_per_mtok=usd_per_mtok_at_capacity(
+                        spec,
+                        price_usd_per_device_hour=price,
+                        max_running=(spec.max_num_seqs or 1) * max(spec.replicas, 1),
+                        estimate_latency=deps.estimate_latency,
+                    ),
+                    max_in_flight=routing.max_in_flight_per_site,
+                )
+            )
+        self.site_index = {s.name: s.idx for s in self.sites}
+        groups = scenario.population.groups
+        self.groups = groups
+        self.paths = PathTable(
+            deps.network, [g.place for g in groups], [s.place for s in self.sites]
+        )
+        # Handshake cost per (group, site) at the median RTT, as the daemon charges it.
+        self.handshake = [
+            [deps.network.handshake_ms(rtt, tls=self.tls) for rtt in row]
+            for row in self.paths.rtt_ms
+        ]
+        # Residency, fixed per (group, site): the regret's "allowed" set.
+        self.allowed = [
+            [
+                all(not r.applies_to(g.place) or r.allows(s.view()) for r in routing.residency)
+                for s in self.sites
+            ]
+            for g in groups
+        ]
+        self.heap: list[tuple[float, int, int, Any]] = []
+        self._seq = 0
+        self.rows: list[dict[str, Any]] = []
+        self.all_rows: list[dict[str, Any]] = []
+        self.samples: list[dict[str, Any]] = []
+        self.regret = RegretAccumulator()
+        self.n_requests = self.n_ok = self.n_failed = self.n_rejected = self.n_retried = 0
+        self.pending = 0  # heap events that belong to requests
+        self.last_at = 0.0
+        self.now = 0.0
+
+    # -- heap ------------------------------------------------------------------------
+    def push(self, at: float, kind: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self.heap, (at, self._seq, kind, payload))
+
+    # -- engines ---------------------------------------------------------------------
+    def advance(self, site: SimSite, at: float) -> None:
+        engine = site.engine
+        if engine is None or at <= site.advanced_to:
+            return
+        report = engine.advance(at, record_tokens=False)
+        site.advanced_to = at
+        for result in report.finished:
+            self.finish(site, result)
+        site.true_load = engine.load()
+
+    def finish(self, site: SimSite, result: RequestResult) -> None:
+        req = site.inflight.pop(result.request_id, None)
+        if req is None:
+            return
+        end_at = result.finished_at + req.net_down_ms / 1000.0
+        self.end_stream(site, end_at)
+        self.emit(ok_row(req, result, site.name, self.policy_name, self.groups[req.group]))
+        self.n_ok += 1
+        if end_at > self.last_at:
+            self.last_at = end_at
+        if self.with_regret and req.best_site >= 0:
+            if req.attempt == 0:
+                lost = req.chosen_pred_ms - req.best_pred_ms
+            else:
+                lost = (end_at - req.at_s) * 1000.0 - req.best_pred_ms
+            self.regret.add(
+                self.groups[req.group].region,
+                max(lost, 0.0),
+                self.sites[req.best_site].name,
+                req.best_site == site.idx and req.attempt == 0,
+            )
+
+    def end_stream(self, site: SimSite, end_at: float) -> None:
+        """The router's in-flight count drops when the stream's last byte passes it."""
+        if end_at <= self.now:
+            site.in_flight -= 1
+        else:
+            self.pending += 1
+            self.push(end_at, _STREAM_END, site.idx)
+
+    # -- rows ------------------------------------------------------------------------
+    def emit(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= ROW_BATCH:
+            self.flush_rows()
+
+    def flush_rows(self) -> None:
+        if not self.rows:
+            return
+        if self.on_rows is not None:
+            self.on_rows(self.rows)
+        else:
+            self.all_rows.extend(self.rows)
+        self.rows = []
+
+    # -- decisions -------------------------------------------------------------------
+    def arrive(self, req: SimRequest, at: float) -> None:
+        self.n_requests += 1
+        group = self.groups[req.group]
+        route = RouteRequest(
+            client=group.place,
+            prompt_tokens=req.prompt,
+            max_output_tokens=req.output,
+            new_connection=req.new_conn,
+            request_id=req.rid,
+        )
+        decision = self.policy.decide(route, tuple(s.view() for s in self.sites), self.ctx)
+        ranked = tuple(self.site_index[n] for n in decision.ranked[: self.max_attempts])
+        if not ranked:
+            reasons = ", ".join(f"{n}: {r}" for n, r in decision.excluded) or "no sites"
+            status = "rejected" if decision.all_overloaded else "failed"
+            self.reject(req, status, f"no eligible site ({reasons})")
+            return
+        req.ranked = ranked
+        if self.with_regret:
+            self.hindsight(req, ranked[0])
+        if req.new_conn:
+            req.handshake_ms = self.handshake[req.group][ranked[0]]
+        self.dispatch(req, at + req.handshake_ms / 1000.0)
+
+    def hindsight(self, req: SimRequest, chosen: int) -> None:
+        """Score every site the request may use with the true state at this moment."""
+        best = -1
+        best_ms = math.inf
+        chosen_ms = math.inf
+        estimate = self.deps.estimate_latency
+        allowed = self.allowed[req.group]
+        hs = self.handshake[req.group]
+        for s in self.sites:
+            i = s.idx
+            if s.down or s.drained or not allowed[i]:
+                continue
+            up, down = self.paths.legs_ms(req.group, i, req.z_up, req.z_down)
+            est = estimate(s.spec, s.true_load, req.prompt, req.output)
+            ms = (hs[i] if req.new_conn else 0.0) + up + down + est.e2e_s(req.output) * 1000.0
+            if ms < best_ms:
+                best, best_ms = i, ms
+            if i == chosen:
+                chosen_ms = ms
+        req.best_site = best
+        req.best_pred_ms = best_ms
+        req.chosen_pred_ms = chosen_ms
+
+    def dispatch(self, req: SimRequest, at: float) -> None:
+        site = req.ranked[req.attempt]
+        req.site = site
+        up, down = self.paths.legs_ms(req.group, site, req.z_up, req.z_down)
+        req.net_up_ms += up
+        req.net_down_ms = down
+        self.pending += 1
+        self.push(at + up / 1000.0, _SITE_ARRIVE, req)
+
+    def site_arrive(self, req: SimRequest, at: float) -> None:
+        site = self.sites[req.site]
+        site.in_flight += 1
+        if site.down or site.engine is None:
+            self.retry_later(req, at, f"{site.name}: connection refused (site down)")
+            return
+        self.advance(site, at)
+        try:
+            site.engine.submit(
+                EngineRequest(
+                    request_id=req.rid,
+                    prompt_tokens=req.prompt,
+                    output_tokens=req.output,
+                    arrived_at=at,
+                )
+            )
+        except EngineCapacityError as exc:
+            self.retry_later(req, at, f"{site.name}: {exc}")
+            return
+        site.inflight[req.rid] = req
+        site.true_load = site.engine.load()
+
+    def retry_later(self, req: SimRequest, at: float, error: str) -> None:
+        req.errors.append(error)
+        self.pending += 1
+        self.push(at + req.net_down_ms / 1000.0, _RETRY, req)
+
+    def retry(self, req: SimRequest, at: float) -> None:
+        site = self.sites[req.site]
+        site.in_flight -= 1
+        if site.down and site.view_health != "failed":
+            site.view_health = "failed"  # passive ejection: the router saw the error
+            site.views.clear()
+        req.attempt += 1
+        if req.attempt == 1:
+            self.n_retried += 1
+        if req.attempt < len(req.ranked):
+            self.dispatch(req, at)
+            return
+        self.reject(req, "failed", "; ".join(req.errors), at=at)
+
+    def reject(self, req: SimRequest, status: str, error: str, *, at: float | None = None) -> None:
+        site = self.sites[req.site].name if req.site >= 0 else None
+        e2e_ms = None if at is None else (at - req.at_s) * 1000.0
+        self.emit(
+            failed_row(
+                req, site, self.policy_name, self.groups[req.group], status, error, e2e_ms=e2e_ms
+            )
+        )
+        if status == "rejected":
+            self.n_rejected += 1
+        else:
+            self.n_failed += 1
+
+    # -- scripted events -------------------------------------------------------------
+    def script(self, event: Any, at: float) -> None:
+        site = self.sites[self.site_index[event.site]]
+        if event.action == "fail":
+            self.fail_site(site, at)
+        elif event.action == "restore":
+            if site.down:
+                site.down = False
+                site.engine = self.deps.build_engine(site.spec)
+                site.engine.advance(at, record_tokens=False)
+                site.advanced_to = at
+                site.true_load = site.engine.load()
+        elif event.action == "drain":
+            site.drained = True
+            site.view_health = "draining"  # an admin action at the router: seen at once
+            site.views.clear()
+        elif event.action == "undrain":
+            site.drained = False
+            if not site.down:
+                site.view_health = "healthy"
+                site.views.clear()
+
+    def fail_site(self, site: SimSite, at: float) -> None:
+        if site.down or site.engine is None:
+            return
+        self.advance(site, at)
+        engine = site.engine
+        for rid, req in list(site.inflight.items()):
+            res = engine.cancel(rid, at)
+            if res is not None and res.first_token_at is not None and res.first_token_at <= at:
+                end_at = at + req.net_down_ms / 1000.0
+                self.end_stream(site, end_at)
+                self.emit(
+                    failed_row(
+                        req,
+                        site.name,
+                        self.policy_name,
+                        self.groups[req.group],
+                        "failed",
+                        f"{site.name} failed mid-stream",
+                        e2e_ms=(end_at - req.at_s) * 1000.0,
+                        result=res,
+                    )
+                )
+                self.n_failed += 1
+            else:
+                self.retry_later(req, at, f"{site.name} failed before the first byte")
+        site.inflight.clear()
+        site.down = True
+        site.engine = None
+        site.true_load = EngineLoad(
+            at=at,
+            queued=0,
+            running=0,
+            max_running=site.true_load.max_running,
+            queued_prompt_tokens=0,
+            kv_used_fraction=0.0,
+            tokens_per_s=0.0,
+        )
+
+    # -- ticks -----------------------------------------------------------------------
+    def tick(self, at: float) -> None:
+        for site in self.sites:
+            self.advance(site, at)
+        if at >= self.next_stats_at - 1e-9:
+            for site in self.sites:
+                site.refresh_view()
+            self.next_stats_at += self.scenario.routing.stats_interval_s
+        if at >= self.next_sample_at - 1e-9:
+            self.samples.extend(site_sample(s, at) for s in self.sites)
+            self.next_sample_at += self.scenario.sample_interval_s
+            if self.on_site_samples is not None and len(self.samples) >= 1000:
+                self.on_site_samples(self.samples)
+                self.samples = []
+
+    # -- the loop --------------------------------------------------------------------
+    def arrivals(self) -> Iterator[RequestBlock]:
+        rng = stream_rng(self.seed, STREAM_TRAFFIC)
+        return generate_blocks(
+            self.scenario.traffic, self.scenario.population, rng, self.scenario.duration_s
+        )
+
+    def run(self) -> SimResult:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        scn = self.scenario
+        net_rng = stream_rng(self.seed, STREAM_NETWORK)
+        conn_rng = stream_rng(self.seed, STREAM_CONNECTIONS)
+        reuse = scn.network.connection_reuse
+        tick_s = min(COLLECT_INTERVAL_S, scn.routing.stats_interval_s, scn.sample_interval_s)
+        self.next_stats_at = 0.0
+        self.next_sample_at = 0.0
+        for event in scn.events:
+            self.push(event.at_s, _SCRIPT, event)
+        tick_n = 0
+        self.tick(0.0)
+        self.push(tick_s, _TICK, 1)
+        limit = self.max_requests if self.max_requests is not None else math.inf
+        duration = scn.duration_s
+        next_progress = 0.01
+        blocks = self.arrivals()
+        heap = self.heap
+        pop = heapq.heappop
+        arrivals_left = True
+        times: list[float] = []
+        groups: list[int] = []
+        prompts: list[int] = []
+        outputs: list[int] = []
+        z_up: list[float] = []
+        z_down: list[float] = []
+        conn: list[bool] = []
+        first = 0
+        i = 0
+        while True:
+            if arrivals_left and i >= len(times):
+                blk = next(blocks, None) if self.n_requests < limit else None
+                if blk is None:
+                    arrivals_left = False
+                else:
+                    n = len(blk)
+                    first = blk.first
+                    times = blk.at_s.tolist()
+                    groups = blk.group.tolist()
+                    prompts = blk.prompt_tokens.tolist()
+                    outputs = blk.output_tokens.tolist()
+                    z = net_rng.standard_normal((2, n))
+                    z_up = z[0].tolist()
+                    z_down = z[1].tolist()
+                    conn = (conn_rng.random(n) >= reuse).tolist()
+                    i = 0
+            if arrivals_left and self.n_requests >= limit:
+                arrivals_left = False
+            t_arr = times[i] if arrivals_left else math.inf
+            if heap and heap[0][0] <= t_arr:
+                at, _, kind, payload = pop(heap)
+                self.now = at
+                if kind == _SITE_ARRIVE:
+                    self.pending -= 1
+                    self.site_arrive(payload, at)
+                elif kind == _STREAM_END:
+                    self.pending -= 1
+                    self.sites[payload].in_flight -= 1
+                elif kind == _RETRY:
+                    self.pending -= 1
+                    self.retry(payload, at)
+                elif kind == _TICK:
+                    self.tick(at)
+                    tick_n = payload
+                    busy = any(s.inflight for s in self.sites)
+                    if arrivals_left or self.pending or busy:
+                        self.push((tick_n + 1) * tick_s, _TICK, tick_n + 1)
+                    if self.progress is not None and at / duration >= next_progress:
+                        self.progress(min(at / duration, 1.0))
+                        next_progress = math.floor(at / duration * 100 + 1) / 100
+                else:
+                    self.script(payload, at)
+                continue
+            if t_arr == math.inf:
+                break
+            self.now = t_arr
+            req = SimRequest(
+                request_id(first + i),
+                groups[i],
+                t_arr,
+                prompts[i],
+                outputs[i],
+                z_up[i],
+                z_down[i],
+                conn[i],
+            )
+            i += 1
+            self.arrive(req, t_arr)
+        self.flush_rows()
+        if self.on_site_samples is not None and self.samples:
+            self.on_site_samples(self.samples)
+            self.samples = []
+        if self.progress is not None:
+            self.progress(1.0)
+        return SimResult(
+            scenario=scn.name,
+            policy=self.policy_name,
+            seed=self.seed,
+            requests=self.n_requests,
+            ok=self.n_ok,
+            failed=self.n_failed,
+            rejected=self.n_rejected,
+            retried=self.n_retried,
+            sim_duration_s=max(self.last_at, self.now),
+            wall_s=time.perf_counter() - wall0,
+            cpu_s=time.process_time() - cpu0,
+            regret=self.regret.summary(),
+            rows=self.all_rows,
+        )
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    policy: str,
+    seed: int,
+    on_rows: RowsCallback | None = None,
+    on_site_samples: RowsCallback | None = None,
+    progress: ProgressCallback | None = None,
+    max_requests: int | None = None,
+) -> SimResult:
+    """Run `scenario` under `policy` in virtual time. Rows (REQUEST_COLUMNS keys minus
+    run_id) go to `on_rows` in batches, per-site samples (SITE_SAMPLE_COLUMNS minus
+    run_id) to `on_site_samples`; without `on_rows` they are returned in
+    `SimResult.rows`. The same scenario and seed give the same rows; every policy sees
+    the same request stream."""
+    return Simulation(
+        scenario,
+        policy=policy,
+        seed=seed,
+        deps=default_deps(),
+        on_rows=on_rows,
+        on_site_samples=on_site_samples,
+        progress=progress,
+        max_requests=max_requests,
+    ).run()

@@ -1,0 +1,166 @@
+"""Mutable per-site and per-request state of one simulation (internal).
+
+Plain `__slots__` classes rather than frozen dataclasses: the simulator updates them
+millions of times, and they never leave the run.
+"""
+
+from __future__ import annotations
+
+from router.policies import SiteView
+from router.policies.types import Health, PlaceLike
+from sites.engine_api import DeploymentSpec, Engine, EngineLoad
+
+_EMPTY_LOAD = EngineLoad(
+    at=0.0,
+    queued=0,
+    running=0,
+    max_running=1,
+    queued_prompt_tokens=0,
+    kv_used_fraction=0.0,
+    tokens_per_s=0.0,
+)
+
+
+class SimRequest:
+    """A client request on its way through the system."""
+
+    __slots__ = (
+        "at_s",
+        "attempt",
+        "best_pred_ms",
+        "best_site",
+        "chosen_pred_ms",
+        "errors",
+        "group",
+        "handshake_ms",
+        "net_down_ms",
+        "net_up_ms",
+        "new_conn",
+        "output",
+        "prompt",
+        "ranked",
+        "rid",
+        "site",
+        "z_down",
+        "z_up",
+    )
+
+    def __init__(
+        self,
+        rid: str,
+        group: int,
+        at_s: float,
+        prompt: int,
+        output: int,
+        z_up: float,
+        z_down: float,
+        new_conn: bool,
+    ) -> None:
+        self.rid = rid
+        self.group = group
+        self.at_s = at_s
+        self.prompt = prompt
+        self.output = output
+        self.z_up = z_up
+        self.z_down = z_down
+        self.new_conn = new_conn
+        self.ranked: tuple[int, ...] = ()
+        self.attempt = 0
+        self.site = -1
+        self.net_up_ms = 0.0
+        self.net_down_ms = 0.0
+        self.handshake_ms = 0.0
+        self.errors: list[str] = []
+        self.best_site = -1
+        self.best_pred_ms = 0.0
+        self.chosen_pred_ms = 0.0
+
+
+class SimSite:
+    """One site: the true state (engine, up/down, drained) and the router's view of it
+    (health and load as of the last stats refresh, plus its live in-flight count)."""
+
+    __slots__ = (
+        "advanced_to",
+        "down",
+        "drained",
+        "engine",
+        "idx",
+        "in_flight",
+        "inflight",
+        "max_in_flight",
+        "name",
+        "place",
+        "snapshot",
+        "spec",
+        "true_load",
+        "usd_per_mtok",
+        "view_health",
+        "views",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        *,
+        idx: int,
+        name: str,
+        place: PlaceLike,
+        spec: DeploymentSpec,
+        engine: Engine,
+        weight: float,
+        usd_per_mtok: float | None,
+        max_in_flight: int | None,
+    ) -> None:
+        self.idx = idx
+        self.name = name
+        self.place = place
+        self.spec = spec
+        self.engine: Engine | None = engine
+        self.weight = weight
+        self.usd_per_mtok = usd_per_mtok
+        self.max_in_flight = max_in_flight
+        self.down = False
+        self.drained = False
+        self.view_health: Health = "healthy"
+        self.in_flight = 0  # the router's count: forwarded, stream not yet ended
+        self.inflight: dict[str, SimRequest] = {}  # submitted to the engine
+        self.advanced_to = 0.0
+        self.true_load = _EMPTY_LOAD
+        self.snapshot = _EMPTY_LOAD  # as of the last stats refresh
+        self.views: dict[int, SiteView] = {}
+
+    def view(self) -> SiteView:
+        """The policy's view: the stale snapshot with the live in-flight count."""
+        v = self.views.get(self.in_flight)
+        if v is None:
+            snap = self.snapshot
+            v = SiteView(
+                name=self.name,
+                place=self.place,
+                spec=self.spec,
+                health=self.view_health,
+                in_flight=self.in_flight,
+                queued=snap.queued,
+                running=snap.running,
+                max_running=snap.max_running,
+                queued_prompt_tokens=snap.queued_prompt_tokens,
+                kv_used_fraction=snap.kv_used_fraction,
+                tokens_per_s=snap.tokens_per_s,
+                max_in_flight=self.max_in_flight,
+                weight=self.weight,
+                usd_per_mtok=self.usd_per_mtok,
+            )
+            self.views[self.in_flight] = v
+        return v
+
+    def refresh_view(self) -> None:
+        """A stats poll: the router now sees the site's current health and load."""
+        self.snapshot = self.true_load
+        if self.down:
+            self.view_health = "failed"
+        elif self.drained:
+            self.view_health = "draining"
+        else:
+            self.view_health = "healthy"
+        self.views.clear()
