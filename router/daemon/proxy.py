@@ -235,7 +235,6 @@ async def _attempts(
     if sim and new_connection:
         rtt = state.ctx.rtt_ms(flow.client, state.sites[ranked[0]].place)
         flow.handshake_ms = state.network.handshake_ms(rtt, tls=True)
-        await asyncio.sleep(flow.handshake_ms / 1000.0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=first_byte_timeout_s)
     for attempt, name in enumerate(ranked):
         site = state.sites[name]
@@ -252,11 +251,12 @@ async def _attempts(
             if sim
             else 0.0
         )
-        if up_ms:
-            await asyncio.sleep(up_ms / 1000.0)
-        flow.up_ms += up_ms
-        site.in_flight += 1
+        site.in_flight += 1  # counted from the decision on, so the per-site bound holds
         try:
+            wait_ms = up_ms + (flow.handshake_ms if attempt == 0 else 0.0)
+            if wait_ms:
+                await asyncio.sleep(wait_ms / 1000.0)
+            flow.up_ms += up_ms
             flow.t_fwd = loop.time()
             try:
                 resp = await session.post(

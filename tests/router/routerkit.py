@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -134,3 +135,12 @@ async def stream_once(
             breakdown = extra["georoute"]
     e2e_ms = (time.perf_counter() - t0) * 1000.0
     return e2e_ms, breakdown, raw
+
+
+async def until(predicate: Any, timeout_s: float = 5.0) -> None:
+    """Poll `predicate()` until it holds (fails the test after `timeout_s`)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
