@@ -2,8 +2,9 @@
 
 `distance_km` is the reference (WGS-84 geodesic, Karney's algorithm via geopy).
 The network model uses `haversine_km` (sphere of mean radius 6371.0088 km)
-because it vectorises: it is within 0.5 % of the geodesic everywhere (the
-worst case is long north-south paths), far below the model's calibration error,
+because it vectorises: it is within 0.6 % of the geodesic everywhere (worst on
+north-south paths near the equator, where the meridian is most curved), far below
+the model's calibration error,
 and the model was fitted with it, so single-pair and matrix results are identical.
 """
 

@@ -81,6 +81,26 @@ class Backbone:
         out: Array = gc * self.attach_stretch[zones] * _MS_PER_KM_RTT
         return out
 
+    def rtt_pairs_ms(
+        self, lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
+    ) -> Array:
+        """Median backbone RTT (ms) element-wise: pair i joins point 1[i] and point 2[i]."""
+        la1, lo1 = (
+            np.atleast_1d(np.asarray(lat1, np.float64)),
+            np.atleast_1d(np.asarray(lon1, np.float64)),
+        )
+        la2, lo2 = (
+            np.atleast_1d(np.asarray(lat2, np.float64)),
+            np.atleast_1d(np.asarray(lon2, np.float64)),
+        )
+        z1, z2 = zone_index_of(la1, lo1), zone_index_of(la2, lo2)
+        a1, a2 = self._attach_ms(la1, lo1, z1), self._attach_ms(la2, lo2, z2)
+        via = np.min(a1[:, :, None] + self.hub_cost_ms[None, :, :] + a2[:, None, :], axis=(1, 2))
+        gc = haversine_km(la1, lo1, la2, lo2)
+        direct = gc * self.direct_stretch[z1, z2] * _MS_PER_KM_RTT
+        out: Array = self.params.path_overhead_ms + np.minimum(direct, via + self.params.hub_ms)
+        return out
+
     def rtt_ms(
         self, lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
     ) -> Array:

@@ -41,6 +41,16 @@ class NetworkModel:
         """Median backbone RTT (ms) for every place × site, shape (N, M)."""
         return self._backbone.rtt_ms(place_lats, place_lons, site_lats, site_lons)
 
+    def rtt_pairs_ms(
+        self,
+        lats_a: npt.ArrayLike,
+        lons_a: npt.ArrayLike,
+        lats_b: npt.ArrayLike,
+        lons_b: npt.ArrayLike,
+    ) -> Array:
+        """Median backbone RTT (ms) element-wise over pairs (a[i], b[i]), shape (N,)."""
+        return self._backbone.rtt_pairs_ms(lats_a, lons_a, lats_b, lons_b)
+
     def p95_from_median_ms(self, rtt_ms: npt.ArrayLike) -> Array:
         """p95 RTT implied by a median RTT (vectorised)."""
         med = np.asarray(rtt_ms, dtype=np.float64)

@@ -19,12 +19,12 @@ class NetworkParams:
       (queueing and route changes grow with path length; a floor for short paths).
     """
 
-    land_stretch: float = 1.7
-    sea_stretch: float = 1.2
-    path_overhead_ms: float = 4.0
-    hub_ms: float = 2.5
-    tail_fraction: float = 0.06
-    tail_ms: float = 2.0
+    land_stretch: float = 1.66
+    sea_stretch: float = 1.24
+    path_overhead_ms: float = 6.9
+    hub_ms: float = 2.0
+    tail_fraction: float = 0.094
+    tail_ms: float = 0.65
 
     def __post_init__(self) -> None:
         if self.land_stretch < 1.0 or self.sea_stretch < 1.0:

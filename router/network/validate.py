@@ -76,10 +76,7 @@ def score(model: NetworkModel, obs: Sequence[Observation]) -> list[Scored]:
     lo1 = np.array([o.lon_a for o in obs])
     la2 = np.array([o.lat_b for o in obs])
     lo2 = np.array([o.lon_b for o in obs])
-    # Pairwise (not a full matrix): evaluate each observation's own pair.
-    med = np.array(
-        [model.rtt_matrix_ms(la1[i], lo1[i], la2[i], lo2[i])[0, 0] for i in range(len(obs))]
-    )
+    med = model.rtt_pairs_ms(la1, lo1, la2, lo2)
     p95 = model.p95_from_median_ms(med)
     dist = haversine_km(la1, lo1, la2, lo2)
     return [
