@@ -259,7 +259,7 @@ class TokenStream:
                 break
         at = self._driver.time.to_wall(engine_at)
         self._next = index + 1
-        if first == 0:
+        if index == 0:
             self.first_token_at = at
         self.last_token_at = at
         self.chunks += 1
