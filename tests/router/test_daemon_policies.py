@@ -86,9 +86,11 @@ async def test_policy_routes_where_expected_and_breakdown_adds_up(
         assert breakdown["retries"] == 0
         assert breakdown["handshake_ms"] > 0  # first request on a new connection
         parts = sum(breakdown[k] for k in BREAKDOWN_KEYS)
-        # The client also pays its own HTTP work and loopback hops: a few ms.
+        # The client also pays its own connection set-up, HTTP work and loopback hops:
+        # typically 4-7 ms for a fresh client here; the bound leaves room for a busy
+        # shared 2-core machine.
         assert parts <= e2e_ms + 1.0
-        assert e2e_ms - parts < 15.0, (e2e_ms, breakdown)
+        assert e2e_ms - parts < 20.0, (e2e_ms, breakdown)
 
 
 async def test_breakdown_adds_up_on_a_reused_connection_and_tracks_the_legs():
@@ -99,7 +101,7 @@ async def test_breakdown_adds_up_on_a_reused_connection_and_tracks_the_legs():
             e2e_ms, b, _raw = await stream_once(client, max_tokens=n)
             assert b["handshake_ms"] == 0.0
             parts = sum(b[k] for k in BREAKDOWN_KEYS)
-            assert abs(e2e_ms - parts) < 10.0, (e2e_ms, b)
+            assert -1.0 < e2e_ms - parts < 12.0, (e2e_ms, b)
             rtt = c.state.network.rtt_ms(c.state.sites[b["site"]].place, resolve_place("Singapore"))
             # One-way legs are samples around half the median RTT.
             assert 0.25 * rtt < b["net_up_ms"] < rtt
