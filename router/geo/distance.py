@@ -1,6 +1,10 @@
-"""Distances: geopy geodesic for single pairs, spherical haversine for arrays.
+"""Distances: WGS-84 geodesic for single pairs, spherical haversine for arrays.
 
-`distance_km` is the reference (WGS-84 geodesic, Karney's algorithm via geopy).
+`distance_km` is the reference: geopy's `geodesic`, i.e. Karney's algorithm from
+geographiclib, which geopy wraps. We call geographiclib (geopy's own dependency)
+directly because `import geopy` loads its geocoder adapters and with them aiohttp,
+which the pure core must not import (and we never geocode); a test checks that the
+numbers equal `geopy.distance.geodesic(...).km` exactly.
 The network model uses `haversine_km` (sphere of mean radius 6371.0088 km)
 because it vectorises: it is within 0.6 % of the geodesic everywhere (worst on
 north-south paths near the equator, where the meridian is most curved), far below
@@ -14,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from geopy.distance import geodesic
+from geographiclib.geodesic import Geodesic
 
 from router.geo.place import Place
 
@@ -23,8 +27,10 @@ EARTH_MEAN_RADIUS_KM = 6371.0088  # IUGG mean radius R1
 
 @lru_cache(maxsize=65536)
 def distance_km(a: Place, b: Place) -> float:
-    """WGS-84 geodesic distance in km (geopy); cached per pair, Places are hashable."""
-    return float(geodesic((a.lat, a.lon), (b.lat, b.lon)).km)
+    """WGS-84 geodesic distance in km (as geopy); cached per pair, Places are hashable."""
+    return (
+        float(Geodesic.WGS84.Inverse(a.lat, a.lon, b.lat, b.lon, Geodesic.DISTANCE)["s12"]) / 1000.0
+    )
 
 
 def haversine_km(

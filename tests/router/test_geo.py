@@ -184,6 +184,16 @@ def test_distance_is_geodesic_and_symmetric():
     assert distance_km(paris, paris) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("a", "b"), [("Paris", "Riyadh"), ("Singapore", "Ashburn"), ("Dublin", "Tokyo")]
+)
+def test_distance_equals_geopy_geodesic(a, b):
+    from geopy.distance import geodesic
+
+    pa, pb = resolve_place(a), resolve_place(b)
+    assert distance_km(pa, pb) == pytest.approx(geodesic(pa.latlon, pb.latlon).km, rel=1e-12)
+
+
 coords = st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0))
 
 
