@@ -156,3 +156,44 @@ def predict(
         spec, input_tokens=input_tokens, output_tokens=output_tokens,
         concurrency=concurrency, requests=requests,
     ).prediction
+
+
+# --- other virtual-time workloads (used by `georoute calibrate`) ----------------------
+
+DRAIN_UNTIL = 1e12  # "run to completion": far beyond any simulated horizon
+
+
+def run_batch(spec: DeploymentSpec, lengths: list[tuple[int, int]]) -> list[RequestResult]:
+    """All requests arrive at t=0 (static-batch and max-load benchmarks); run to the end."""
+    engine = build_engine(spec)
+    for i, (prompt, output) in enumerate(lengths):
+        engine.submit(EngineRequest(
+            request_id=f"b{i}", prompt_tokens=prompt, output_tokens=output, arrived_at=0.0,
+        ))
+    results: list[RequestResult] = []
+    while len(results) < len(lengths):
+        results.extend(engine.advance(DRAIN_UNTIL, record_tokens=False).finished)
+    return results
+
+
+def run_poisson(
+    spec: DeploymentSpec,
+    *,
+    rate_rps: float,
+    lengths: list[tuple[int, int]],
+    rng: np.random.Generator,
+) -> list[RequestResult]:
+    """Open loop: Poisson arrivals at `rate_rps` (MLPerf Server), one request per entry."""
+    require_positive(rate_rps=rate_rps)
+    engine = build_engine(spec)
+    gaps = rng.exponential(1.0 / rate_rps, size=len(lengths))
+    arrivals = np.cumsum(gaps)
+    results: list[RequestResult] = []
+    for i, ((prompt, output), at) in enumerate(zip(lengths, arrivals, strict=True)):
+        results.extend(engine.advance(float(at), record_tokens=False).finished)
+        engine.submit(EngineRequest(
+            request_id=f"p{i}", prompt_tokens=prompt, output_tokens=output, arrived_at=float(at),
+        ))
+    while len(results) < len(lengths):
+        results.extend(engine.advance(DRAIN_UNTIL, record_tokens=False).finished)
+    return results

@@ -86,6 +86,7 @@ class GPUInstance:
         self.watermark_blocks = max(1, dep.kv_blocks // 100)  # vLLM watermark 0.01
         self.max_seqs = dep.max_num_seqs
         self.max_tokens = dep.max_batched_tokens
+        self.chunked = dep.cost.profile.chunked_prefill
         hw = dep.hardware
         self.tp = dep.cost.tp
         self.idle_w = hw.idle_power_w * self.tp
@@ -278,6 +279,9 @@ class GPUInstance:
             need = self.used_blocks(head.target, 1) + self.watermark_blocks
             if need > self.total_blocks:
                 break
+            if (not self.chunked and budget < head.target <= self.max_tokens
+                    and (chunks or n_dec)):
+                break  # unchunked context: wait for an iteration with room for all of it
             self.queue.popleft()
             self.running[head.req.request_id] = head
             self.prefilling.append(head)

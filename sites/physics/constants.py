@@ -20,11 +20,13 @@ class FrameworkProfile:
 
     name: Framework
     iteration_overhead_s: float  # scheduler, sampling, launch per iteration (CUDA graphs on)
+    layer_overhead_s: float  # per layer per iteration: kernel launches, norms, small ops
     prefill_overhead_s: float  # extra per iteration that runs a context (prefill) phase
     allreduce_latency_s: float  # per tensor-parallel all-reduce (custom all-reduce kernels)
     moe_layer_overhead_s: float  # per MoE layer: routing, permute/unpermute, grouped-GEMM launch
     default_max_num_seqs: int
     default_max_batched_tokens: int
+    chunked_prefill: bool  # split prompts across iterations to fill the token budget
 
 
 FRAMEWORKS: dict[Framework, FrameworkProfile] = {
@@ -34,11 +36,13 @@ FRAMEWORKS: dict[Framework, FrameworkProfile] = {
     "vllm": FrameworkProfile(
         name="vllm",
         iteration_overhead_s=1.2e-3,
+        layer_overhead_s=30e-6,
         prefill_overhead_s=5.0e-3,
         allreduce_latency_s=12e-6,
         moe_layer_overhead_s=40e-6,
         default_max_num_seqs=256,
         default_max_batched_tokens=8192,
+        chunked_prefill=True,  # vLLM V1: always on
     ),
     # TensorRT-LLM: max_batch_size 2048 and max_num_tokens 8192 are trtllm-build /
     # trtllm-serve defaults. Overheads fitted on the NIM TP2 sweep (GPU-NIM-01/07) and
@@ -46,11 +50,15 @@ FRAMEWORKS: dict[Framework, FrameworkProfile] = {
     "trtllm": FrameworkProfile(
         name="trtllm",
         iteration_overhead_s=0.8e-3,
+        layer_overhead_s=30e-6,
         prefill_overhead_s=5.0e-3,
         allreduce_latency_s=10e-6,
         moe_layer_overhead_s=30e-6,
         default_max_num_seqs=2048,
         default_max_batched_tokens=8192,
+        # TensorRT-LLM `enable_chunked_context` defaults to off: a context request runs
+        # whole when it fits the token budget, else waits (long prompts still chunk).
+        chunked_prefill=False,
     ),
 }
 

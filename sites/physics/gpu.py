@@ -7,7 +7,8 @@ sequence) and prefill chunks. Per device of a tensor-parallel group of `tp` GPUs
     t_compute  = FLOPs / tp / (peak[precision] × COMPUTE_EFFICIENCY[precision])
     t_core     = (t_mem^p + t_compute^p)^(1/p)           (smooth roofline, p = ROOFLINE_P)
     t_comm     = 2 × layers × (α + 2(tp-1)/tp × tokens × hidden × 2 B / (link × LINK_EFF))
-    t          = t_core + t_comm + iteration overhead (+ prefill overhead) + MoE overhead
+    t          = t_core + t_comm + iteration + per-layer overheads (+ prefill overhead)
+                 + MoE overhead
 
 MoE: each MoE layer reads the experts the batch touches, E × (1 - (1 - k/E)^n) for n
 tokens, plus a per-layer routing/grouped-GEMM overhead. Decode is memory-bound, prefill
@@ -156,7 +157,10 @@ def build_gpu_cost_model(
         flops_s=hardware.flops_s(precision) * consts.COMPUTE_EFFICIENCY[precision],
         comm_bytes_per_token=2.0 * (tp - 1) / tp * model.hidden * 2.0,
         link_bw=hardware.link_bandwidth_bytes_s * consts.LINK_EFFICIENCY,
-        fixed_s=profile.iteration_overhead_s + comm_latency + moe,
+        fixed_s=profile.iteration_overhead_s
+        + model.layers * profile.layer_overhead_s
+        + comm_latency
+        + moe,
     )
 
 
