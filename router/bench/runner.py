@@ -150,6 +150,7 @@ def _run_sim(
                         policy=policy,
                         seed=seed,
                         on_rows=partial(writer.put, run_id),
+                        on_site_samples=partial(writer.put_samples, run_id),
                         progress=_advance(bar, task),
                         max_requests=opts.max_requests,
                     )

@@ -38,26 +38,39 @@ class StoreWriter:
                 item = self._queue.get()
                 if item is _STOP:
                     return
+                kind, rows = item
                 if self._error is None:
                     try:
-                        self.written += store.add_requests(item)
+                        if kind == "samples":
+                            store.add_site_samples(rows)
+                        else:
+                            self.written += store.add_requests(rows)
                     except BaseException as exc:  # reported by put/close on the caller's thread
                         self._error = exc
         finally:
             store.close()
 
     def put(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Request rows (REQUEST_COLUMNS minus run_id)."""
+        self._check()
+        if rows:
+            self._queue.put(("requests", [{**row, "run_id": run_id} for row in rows]))
+
+    def put_samples(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Per-site samples (SITE_SAMPLE_COLUMNS minus run_id)."""
+        self._check()
+        if rows:
+            self._queue.put(("samples", [{**row, "run_id": run_id} for row in rows]))
+
+    def _check(self) -> None:
         if self._error is not None:
             raise RuntimeError(f"writing results failed: {self._error}") from self._error
-        if rows:
-            self._queue.put([{**row, "run_id": run_id} for row in rows])
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
-        if self._error is not None:
-            raise RuntimeError(f"writing results failed: {self._error}") from self._error
+        self._check()
 
     def __enter__(self) -> StoreWriter:
         return self

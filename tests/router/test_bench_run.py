@@ -65,3 +65,99 @@ def test_shortened_scenario_and_slos():
     assert all(r.at_s < 30.0 for r in facts.client_requests(s, 1))
     assert facts.slo_dict(s) == {"ttft_ms": 1500.0, "tpot_ms": 50.0, "e2e_ms": 20000.0}
     assert facts.model_of(s) == "llama-3.3-70b"
+
+
+# ---- sim runs through the CLI ----
+
+
+def _run_json(capsys, tmp_path, *extra):
+    import json
+
+    argv = [
+        "bench",
+        "run",
+        "eu-asia-baseline",
+        "--duration",
+        "20",
+        "--db",
+        str(tmp_path / "b.db"),
+        "--json",
+        *extra,
+    ]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)["runs"]
+
+
+def _strip_ids(report):
+    return {**report, "run": {k: v for k, v in report["run"].items() if k != "id"}}
+
+
+def test_same_scenario_and_seed_give_identical_reports(tmp_path, capsys):
+    (a,) = _run_json(capsys, tmp_path, "--seed", "11")
+    (b,) = _run_json(capsys, tmp_path, "--seed", "11")
+    assert a["run"]["id"] != b["run"]["id"]
+    assert _strip_ids(a) == _strip_ids(b)
+    assert a["overall"]["requests"] > 100
+    (c,) = _run_json(capsys, tmp_path, "--seed", "12")
+    assert c["overall"]["e2e_ms"] != a["overall"]["e2e_ms"]
+
+
+def test_policies_side_by_side_on_the_same_traffic(tmp_path, capsys):
+    from router.store import ResultsStore
+
+    runs = _run_json(capsys, tmp_path, "--policy", "fastest", "--policy", "nearest")
+    assert [r["run"]["policy"] for r in runs] == ["fastest", "nearest"]
+    assert runs[0]["overall"]["requests"] == runs[1]["overall"]["requests"]
+    # nearest keeps Europe on the near GPU site; fastest sends it to the LPU hub
+    europe = {
+        r["run"]["policy"]: next(g for g in r["regions"] if g["name"] == "europe") for r in runs
+    }
+    assert europe["nearest"]["share"].get("ireland") == 1.0
+    assert europe["fastest"]["share"].get("ireland", 0.0) < 0.5
+    assert runs[0]["regret"]["europe"]["requests"] == europe["fastest"]["requests"]
+    # everything landed in SQLite: one row per request, samples per site
+    store = ResultsStore(tmp_path / "b.db")
+    try:
+        for r in runs:
+            rid = r["run"]["id"]
+            assert len(store.requests(rid)) == r["overall"]["requests"]
+            assert store.run(rid)["requests"] == r["overall"]["requests"]
+            samples = store.db.execute(
+                "select count(distinct site) from site_samples where run_id = ?", [rid]
+            ).fetchone()[0]
+            assert samples == 4
+    finally:
+        store.close()
+
+
+def test_requests_limit_and_text_report(tmp_path, capsys):
+    argv = [
+        "bench",
+        "run",
+        "riyadh-outage",
+        "--requests",
+        "50",
+        "--db",
+        str(tmp_path / "c.db"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "riyadh-outage" in out
+    assert "50 requests" in out
+    assert "Per client region" in out
+    assert "Regret" in out
+
+
+def test_outage_report_shows_each_phase(tmp_path, capsys):
+    import json
+
+    argv = ["bench", "run", "riyadh-outage", "--db", str(tmp_path / "o.db"), "--json"]
+    assert main(argv) == 0
+    (rep,) = json.loads(capsys.readouterr().out)["runs"]
+    phases = {p["phase"].split(": ")[1]: p for p in rep["phases"]}
+    assert set(phases) == {"all sites up", "riyadh-1 failed"}
+    during = phases["riyadh-1 failed"]
+    # while riyadh-1 is down nobody is served there (requests caught mid-outage aside)
+    for region in during["regions"]:
+        assert region["share"].get("riyadh-1", 0.0) < 0.05
