@@ -9,6 +9,7 @@ description = "..."
 duration_s = 600.0          # virtual seconds of arrivals
 seed = 1
 sample_interval_s = 1.0     # per-site samples in the results
+scale = 1.0                 # a 1/scale slice of a bigger system: reports multiply rates by it
 
 [[sites]]                   # sites.topology format
 [[clients]]                 # place (gazetteer name or "lat,lon"), weight, region label
@@ -70,6 +71,7 @@ TOP_KEYS = (
     "duration_s",
     "seed",
     "sample_interval_s",
+    "scale",
     "sites",
     "clients",
     "arrivals",
@@ -153,6 +155,7 @@ def parse_scenario(data: dict[str, Any], *, file: str, default_name: str = "scen
         slo=_slo(data.get("slo", {}), file),
         events=_events(data.get("events", []), names, duration_s, file),
         sample_interval_s=f.number(data.get("sample_interval_s", 1.0), "sample_interval_s", file),
+        scale=f.number(data.get("scale", 1.0), "scale", file, minimum=1.0, allow_min=True),
     )
 
 

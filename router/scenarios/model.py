@@ -105,6 +105,7 @@ class Scenario:
     slo: SLO
     events: tuple[SiteEvent, ...] = ()
     sample_interval_s: float = 1.0
+    scale: float = 1.0  # the scenario is a 1/scale slice of the system it stands for
 
     def requests(self, seed: int | None = None) -> Iterator[ClientRequest]:
         """The client requests of a run with this seed (the scenario's by default):

@@ -200,7 +200,6 @@ class Simulation:
         site.advanced_to = at
         for result in report.finished:
             self.finish(site, result)
-        site.true_load = engine.load()
 
     def finish(self, site: SimSite, result: RequestResult) -> None:
         req = site.inflight.pop(result.request_id, None)
@@ -285,7 +284,7 @@ class Simulation:
             if s.down or s.drained or not allowed[i]:
                 continue
             up, down = self.paths.legs_ms(req.group, i, req.z_up, req.z_down)
-            est = estimate(s.spec, s.true_load, req.prompt, req.output)
+            est = estimate(s.spec, s.true_now(), req.prompt, req.output)
             ms = (hs[i] if req.new_conn else 0.0) + up + down + est.e2e_s(req.output) * 1000.0
             if ms < best_ms:
                 best, best_ms = i, ms
@@ -324,7 +323,6 @@ class Simulation:
             self.retry_later(req, at, f"{site.name}: {exc}")
             return
         site.inflight[req.rid] = req
-        site.true_load = site.engine.load()
 
     def retry_later(self, req: SimRequest, at: float, error: str) -> None:
         req.errors.append(error)
@@ -370,6 +368,7 @@ class Simulation:
                 site.engine.advance(at, record_tokens=False)
                 site.advanced_to = at
                 site.true_load = site.engine.load()
+                site.true_views.clear()
         elif event.action == "drain":
             site.drained = True
             site.view_health = "draining"  # an admin action at the router: seen at once
@@ -408,6 +407,7 @@ class Simulation:
         site.inflight.clear()
         site.down = True
         site.engine = None
+        site.true_views.clear()
         site.true_load = EngineLoad(
             at=at,
             queued=0,
@@ -422,6 +422,9 @@ class Simulation:
     def tick(self, at: float) -> None:
         for site in self.sites:
             self.advance(site, at)
+            if site.engine is not None:
+                site.true_load = site.engine.load()  # O(batch) for some engines: per tick only
+                site.true_views.clear()
         if at >= self.next_stats_at - 1e-9:
             for site in self.sites:
                 site.refresh_view()

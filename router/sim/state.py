@@ -94,6 +94,7 @@ class SimSite:
         "snapshot",
         "spec",
         "true_load",
+        "true_views",
         "usd_per_mtok",
         "view_health",
         "views",
@@ -129,6 +130,7 @@ class SimSite:
         self.true_load = _EMPTY_LOAD
         self.snapshot = _EMPTY_LOAD  # as of the last stats refresh
         self.views: dict[int, SiteView] = {}
+        self.true_views: dict[int, EngineLoad] = {}
 
     def view(self) -> SiteView:
         """The policy's view: the stale snapshot with the live in-flight count."""
@@ -153,6 +155,28 @@ class SimSite:
             )
             self.views[self.in_flight] = v
         return v
+
+    def true_now(self) -> EngineLoad:
+        """The engine's load now, for hindsight: the last collection tick's figures
+        with the exact number of requests the engine holds (split into running and
+        queued by its batch capacity, as `SiteView.effective_load` does)."""
+        total = len(self.inflight)
+        load = self.true_views.get(total)
+        if load is None:
+            base = self.true_load
+            cap = max(base.max_running, 1)
+            running = min(total, cap)
+            load = EngineLoad(
+                at=base.at,
+                queued=total - running,
+                running=running,
+                max_running=cap,
+                queued_prompt_tokens=base.queued_prompt_tokens,
+                kv_used_fraction=base.kv_used_fraction,
+                tokens_per_s=base.tokens_per_s,
+            )
+            self.true_views[total] = load
+        return load
 
     def refresh_view(self) -> None:
         """A stats poll: the router now sees the site's current health and load."""
