@@ -169,8 +169,11 @@ class DashApp(App[None]):
     @work(exclusive=True, group="source")
     async def follow(self) -> None:
         """Follow the source for the app's lifetime (the source reconnects by itself)."""
-        async for stats in self.source.snapshots():
-            self.post_message(StatsUpdated(stats))
+        try:
+            async for stats in self.source.snapshots():
+                self.post_message(StatsUpdated(stats))
+        finally:
+            await self.source.aclose()
 
     def _tick(self) -> None:
         self.source_status = self.source.status
