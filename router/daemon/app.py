@@ -113,7 +113,7 @@ def make_app(
     traffic: TrafficControl | None = None,
     mode: str = "router",
     scenario: str = "router",
-    on_run: Callable[[str], None] | None = None,
+    on_run: Callable[[str], object] | None = None,
 ) -> web.Application:
     """The router app. `site_urls` overrides the topology's `url`s (how `up` points the
     router at the sites it started); `db_path=None` records nothing but still counts."""

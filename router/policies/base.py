@@ -7,7 +7,8 @@ from router.policies.types import Decision, RouteRequest, RoutingContext, SiteVi
 
 
 class ScoredPolicy:
-    """Rank eligible sites by `score` ascending; ties go to the lower RTT, then the name,
+    """Rank eligible sites by `score` ascending; ties go to the less loaded site (so two
+    identical sites at one place share the traffic), then the lower RTT, then the name,
     so rankings are deterministic."""
 
     name = "scored"
@@ -21,15 +22,18 @@ class ScoredPolicy:
         eligible, excluded = split_eligible(request, sites, ctx)
         keyed = sorted(
             (
-                (self.score(request, s, ctx), ctx.rtt_ms(request.client, s.place), s.name)
-                for s in eligible
-            ),
+                self.score(request, s, ctx),
+                s.load_fraction,
+                ctx.rtt_ms(request.client, s.place),
+                s.name,
+            )
+            for s in eligible
         )
         return Decision(
             policy=self.name,
-            ranked=tuple(name for _, _, name in keyed),
+            ranked=tuple(k[-1] for k in keyed),
             excluded=tuple(excluded),
-            scores=tuple((name, score) for score, _, name in keyed),
+            scores=tuple((k[-1], k[0]) for k in keyed),
         )
 
 

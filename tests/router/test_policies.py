@@ -62,7 +62,7 @@ class FakeNetwork:
     def rtt_ms(self, a: P, b: P) -> float:
         return RTT[(a.name, b.name)]
 
-    def handshake_ms(self, rtt_ms: float, tls: bool = True) -> float:
+    def handshake_ms(self, rtt_ms: float, *, tls: bool = True) -> float:
         return rtt_ms * (2.0 if tls else 1.0)
 
 
@@ -259,3 +259,14 @@ def test_effective_load_folds_router_in_flight():
     s = site("x", DUBLIN, running=2, queued=0, in_flight=15)
     load = s.effective_load()
     assert (load.running, load.queued, load.max_running) == (10, 5, 10)
+
+
+@pytest.mark.parametrize("policy", ["nearest", "lowest-rtt", "fastest"])
+def test_ties_go_to_the_less_loaded_of_identical_sites(policy):
+    twins = (
+        site("riyadh-1", RIYADH, LPU, in_flight=3),
+        site("riyadh-2", RIYADH, LPU, in_flight=1),
+    )
+    ctx_flat = ctx()
+    decision = make_policy(policy).decide(req(TOKYO), twins, ctx_flat)
+    assert decision.ranked == ("riyadh-2", "riyadh-1")

@@ -1,0 +1,131 @@
+"""`georoute up` (the whole system on this machine) and `georoute router` (the router
+alone, against sites given by URL). Imports nothing heavy until a command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from georoute.cli import CLIError
+
+
+def register(sub: Any) -> None:
+    up = sub.add_parser(
+        "up",
+        help="run sites, router and client traffic on this machine (the main job)",
+        description="Start the topology's sites on free loopback ports, the router on --port "
+        "and a Poisson client traffic generator (European and Asian cities); print a status "
+        "line every few seconds; Ctrl-C or SIGTERM drains, flushes the database and exits 0.",
+    )
+    _common(up)
+    up.add_argument(
+        "--rate",
+        type=float,
+        metavar="RPS",
+        help="client requests per second (default: the config's traffic.rate_rps, 2)",
+    )
+    up.add_argument(
+        "--no-traffic",
+        action="store_true",
+        help="start sites and router only (send your own requests)",
+    )
+    up.set_defaults(func=_up)
+
+    router = sub.add_parser(
+        "router",
+        help="run the router alone against sites given by url in the topology",
+        description="Run the router against sites that run elsewhere: every [[sites]] entry "
+        "needs `url`. Ctrl-C or SIGTERM stops it and flushes the database.",
+    )
+    _common(router)
+    router.set_defaults(func=_router)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="topology TOML ([[sites]], [router], [[clients]], [traffic]); "
+        "default: the packaged topology",
+    )
+    p.add_argument("--port", type=int, default=8080, help="router port (default 8080; 0 = free)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--policy", metavar="NAME", help="routing policy (overrides the config)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=Path("georoute.db"),
+        help="results database (default georoute.db)",
+    )
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from router.config import load_config
+    from router.policies import policy_names
+    from router.up import UpOptions
+    from sites.topology import ConfigError
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be 0..65535, got {args.port}")
+    if args.duration is not None and not args.duration > 0:
+        raise CLIError(f"--duration must be positive, got {args.duration}")
+    rate = getattr(args, "rate", None)
+    if rate is not None and not 0 < rate < float("inf"):
+        raise CLIError(f"--rate must be a positive number of requests per second, got {rate}")
+    if args.policy is not None and args.policy not in policy_names():
+        raise CLIError(
+            f"--policy: unknown policy {args.policy!r}; valid: {', '.join(policy_names())}"
+        )
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    if args.policy is not None:
+        from dataclasses import replace
+
+        config = replace(config, router=replace(config.router, policy=args.policy))
+    opts = UpOptions(
+        port=args.port,
+        host=args.host,
+        db_path=args.db,
+        traffic=not getattr(args, "no_traffic", True),
+        rate_rps=rate,
+        duration_s=args.duration,
+    )
+    return config, opts
+
+
+def _run(coro: Any, port: int) -> int:
+    import asyncio
+
+    try:
+        return int(asyncio.run(coro))
+    except OSError as exc:
+        raise CLIError(f"--port {port}: cannot listen: {exc.strerror or exc}") from None
+
+
+def _up(args: argparse.Namespace) -> int:
+    from router.up import run_up
+
+    config, opts = _options(args)
+    return _run(_checked(run_up(config, opts)), args.port)
+
+
+def _router(args: argparse.Namespace) -> int:
+    from router.up import run_router
+
+    config, opts = _options(args)
+    return _run(_checked(run_router(config, opts)), args.port)
+
+
+async def _checked(coro: Any) -> int:
+    from router.daemon.app import SetupError
+    from sites.engine_api import CatalogError, DeploymentError
+
+    try:
+        return int(await coro)
+    except (SetupError, CatalogError, DeploymentError) as exc:
+        raise CLIError(str(exc)) from None

@@ -1,0 +1,248 @@
+"""`georoute up` and `georoute router`: orchestration (shell).
+
+`up` starts, in one process and one event loop: the topology's sites on free loopback
+ports (sites.server.runner), the router on `--port`, and the traffic generator. It
+prints where everything listens, a status line every few seconds, and on SIGINT or
+SIGTERM (or after `--duration`) stops the generator, waits for every open request,
+closes the router (which flushes the database), stops the sites and returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from aiohttp import web
+
+from router.config import RouterConfig
+from router.daemon import make_app
+from router.daemon.keys import RECORDER, ROUTER
+from router.stats_schema import RouterStats
+from router.traffic import Population
+from router.up_traffic import TrafficGenerator, lengths_for
+
+ADMIN_TOKEN_ENV = "GEOROUTE_ADMIN_TOKEN"
+Print = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpOptions:
+    port: int = 8080
+    host: str = "127.0.0.1"
+    db_path: Path | None = Path("georoute.db")
+    traffic: bool = True
+    rate_rps: float | None = None
+    duration_s: float | None = None
+    status_every_s: float = 5.0
+    drain_timeout_s: float = 120.0
+
+
+def _fmt_s(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f}"
+
+
+def status_line(stats: RouterStats, sent: int | None) -> str:
+    """`t=15s sent 30 done 28 (ok 28 failed 0 rejected 0) | Europe E2E p50/p95 1.21/2.90 s ...`"""
+    req = stats["requests"]
+    head = f"t={stats['uptime_s']:.0f}s"
+    if sent is not None:
+        head += f" sent {sent}"
+    done = req["ok"] + req["failed"] + req["rejected"]
+    head += f" done {done} (ok {req['ok']} failed {req['failed']} rejected {req['rejected']})"
+    regions = " | ".join(
+        f"{r['region']} E2E p50/p95 {_fmt_s(r['e2e_ms']['p50'])}/{_fmt_s(r['e2e_ms']['p95'])} s"
+        for r in stats["regions"]
+    )
+    share = " ".join(f"{s['name']} {s['share'] * 100:.0f}%" for s in stats["sites"])
+    return " | ".join(part for part in (head, regions, f"share {share}") if part)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(sig)
+
+
+async def _start_router(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, f"http://{host}:{bound}"
+
+
+async def _wait(stop: asyncio.Event, opts: UpOptions, status: Callable[[], None]) -> None:
+    started = time.monotonic()
+    while not stop.is_set():
+        timeout = opts.status_every_s
+        if opts.duration_s is not None:
+            timeout = min(timeout, max(0.0, opts.duration_s - (time.monotonic() - started)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout)
+        if opts.duration_s is not None and time.monotonic() - started >= opts.duration_s:
+            break
+        if not stop.is_set():
+            status()
+
+
+async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> int:
+    from sites.server.runner import run_sites
+
+    token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(16)
+    if opts.rate_rps is not None:
+        config = replace(config, traffic=replace(config.traffic, rate_rps=opts.rate_rps))
+    stop = _stop_event()
+    group = await run_sites(config.sites, opts.host, admin_token=token)
+    generator: TrafficGenerator | None = None
+    runner: web.AppRunner | None = None
+    try:
+        if opts.traffic:
+            if not config.clients:
+                raise ValueError(f"{config.file}: clients: traffic needs [[clients]] entries")
+            population = Population.from_places([(c.place, c.weight, None) for c in config.clients])
+            generator = TrafficGenerator(
+                f"http://{opts.host}:{opts.port}",
+                population=population,
+                lengths=lengths_for(config.traffic),
+                model=config.sites[0].model,
+                rate_rps=config.traffic.rate_rps,
+                rng=np.random.default_rng(config.traffic.seed),
+                max_output_tokens=config.traffic.max_output_tokens,
+                stream=config.traffic.stream,
+            )
+        run: dict[str, str] = {}
+        app = make_app(
+            config,
+            site_urls=dict(group),
+            db_path=opts.db_path,
+            admin_token=token,
+            traffic=generator,
+            mode="up",
+            scenario=Path(config.file).stem,
+            on_run=lambda run_id: run.setdefault("id", run_id),
+        )
+        runner, url = await _start_router(app, opts.host, opts.port)
+        if generator is not None:
+            generator.url = url + "/v1/chat/completions"
+        _announce(config, dict(group), url, opts, run.get("id", ""), token, out)
+        if generator is not None:
+            generator.start()
+        state = app[ROUTER]
+
+        def status() -> None:
+            out(
+                status_line(
+                    state.stats_snapshot(time.monotonic()), generator.sent if generator else None
+                )
+            )
+
+        await _wait(stop, opts, status)
+        out("stopping: no new requests; waiting for open ones ...")
+        if generator is not None:
+            await generator.stop(opts.drain_timeout_s)
+        status()
+        recorder = app[RECORDER]
+        await runner.cleanup()
+        runner = None
+        sent = f"sent {generator.sent}, " if generator is not None else ""
+        where = f" in {opts.db_path} (run {run.get('id', '')})" if opts.db_path else ""
+        out(f"done: {sent}recorded {recorder.written}{where}")
+        return 0
+    finally:
+        _remove_signal_handlers()
+        if generator is not None and generator.in_flight:
+            await generator.stop(0.0)
+        if runner is not None:
+            await runner.cleanup()
+        await group.stop()
+
+
+def _announce(
+    config: RouterConfig,
+    urls: dict[str, str],
+    router_url: str,
+    opts: UpOptions,
+    run_id: str,
+    token: str,
+    out: Print,
+) -> None:
+    out(
+        f"georoute up: {len(config.sites)} sites, policy {config.router.policy}, "
+        f"config {config.file}"
+    )
+    for s in config.sites:
+        out(f"  site   {s.name:<10} {s.hardware:<9} {s.model:<14} {s.place:<9} {urls[s.name]}")
+    out(
+        f"  router {router_url}/v1  (stats {router_url}/v1/router/stats, "
+        f"events /v1/router/events, metrics /metrics)"
+    )
+    if opts.traffic:
+        places = ", ".join(c.place for c in config.clients)
+        out(f"  traffic {config.traffic.rate_rps:g} req/s Poisson from {places}")
+    if opts.db_path:
+        out(f"  results {opts.db_path} (run {run_id})")
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        out(f"  admin token: ${ADMIN_TOKEN_ENV}")
+    else:
+        out(f"  admin token: {token}  (set ${ADMIN_TOKEN_ENV} to choose it)")
+    out(f"  dashboard: georoute dash --router {router_url}")
+    out("Ctrl-C to stop.")
+
+
+async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) -> int:
+    """The router alone, against sites given by `url` in the topology."""
+    token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    stop = _stop_event()
+    run: dict[str, str] = {}
+    app = make_app(
+        config,
+        db_path=opts.db_path,
+        admin_token=token,
+        mode="router",
+        scenario=Path(config.file).stem,
+        on_run=lambda r: run.setdefault("id", r),
+    )
+    try:
+        runner, url = await _start_router(app, opts.host, opts.port)
+        out(f"georoute router: policy {config.router.policy}, {len(config.sites)} sites")
+        for s in config.sites:
+            out(f"  site   {s.name:<10} {s.url}")
+        out(f"  router {url}/v1  (stats {url}/v1/router/stats)")
+        if opts.db_path:
+            out(f"  results {opts.db_path} (run {run.get('id', '')})")
+        if token is None:
+            out(f"  admin API disabled (set ${ADMIN_TOKEN_ENV})")
+        state = app[ROUTER]
+        await _wait(
+            stop, opts, lambda: out(status_line(state.stats_snapshot(time.monotonic()), None))
+        )
+        out("stopping ...")
+        recorder = app[RECORDER]
+        await runner.cleanup()
+        out(f"done: recorded {recorder.written}")
+        return 0
+    finally:
+        _remove_signal_handlers()
