@@ -100,9 +100,20 @@ def build_app(args: argparse.Namespace) -> DashApp:
     return DashApp(ReplaySource(db, run_id, speed, timeline=timeline))
 
 
+def _exit_on_sigterm(app: DashApp) -> None:
+    """SIGTERM (from `up --dash` or a supervisor) quits cleanly, restoring the terminal."""
+    import asyncio
+    import contextlib
+    import signal
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.exit)
+
+
 def run(args: argparse.Namespace) -> int:
     size = _size(args.size) if args.screenshot else None
     app = build_app(args)
+    app.call_later(_exit_on_sigterm, app)
     if args.screenshot is None:
         app.run()
         return 0
@@ -118,5 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
     app.call_later(lambda: app.set_timer(args.after, shoot))
     app.run(headless=True, size=size)
+    if not out.exists():
+        print(f"stopped before the screenshot: {out} not written")
+        return 1
     print(f"saved {out}")
     return 0
