@@ -109,17 +109,46 @@ def fit(obs: Sequence[Observation], start: NetworkParams | None = None) -> Netwo
     return dataclasses.replace(fitted, tail_fraction=float(t[0]), tail_ms=float(t[1]))
 
 
+def cross_validate(
+    obs: Sequence[Observation], min_n: int = 30
+) -> list[tuple[str, int, float, float]]:
+    """Leave one corridor out: refit without it, score it. (corridor, n, in-fit, held-out MAPE)."""
+    corridors: dict[str, list[Observation]] = {}
+    for o in obs:
+        corridors.setdefault(o.corridor, []).append(o)
+    full = fit(obs)
+    out = []
+    for name, held in sorted(corridors.items(), key=lambda kv: -len(kv[1])):
+        if len(held) < min_n:
+            continue
+        rest = [o for o in obs if o.corridor != name]
+        params = fit(rest, start=full)
+        out.append((name, len(held), p50_mape(full, held), p50_mape(params, held)))
+    return out
+
+
+def p50_mape(params: NetworkParams, obs: Sequence[Observation]) -> float:
+    measured = np.array([o.p50_ms for o in obs])
+    return float(np.mean(np.abs(predict_p50(params, obs) - measured) / measured))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router.network.fit", description=__doc__)
     parser.add_argument("--pairs")
     parser.add_argument("--p50")
     parser.add_argument("--p95-matrix")
+    parser.add_argument("--cv", action="store_true", help="leave-one-corridor-out table")
     args = parser.parse_args(argv)
     try:
         pairs, p50, p95 = _paths(args.pairs, args.p50, args.p95_matrix)
     except FileNotFoundError as exc:
         parser.error(str(exc))
     matrix_obs, pair_obs = load_scope(pairs, p50, p95)
+    if args.cv:
+        print(f"{'held-out corridor':<24}{'n':>5}{'MAPE in fit':>13}{'MAPE held out':>15}")
+        for name, n, inside, held in cross_validate([*matrix_obs, *pair_obs]):
+            print(f"{name:<24}{n:>5}{100 * inside:>12.1f}%{100 * held:>14.1f}%")
+        return 0
     params = fit([*matrix_obs, *pair_obs])
     for field in dataclasses.fields(params):
         print(f"{field.name} = {getattr(params, field.name):.4g}")

@@ -77,11 +77,26 @@ LINKS: Final = (
     Link(a="LAX", b="IAD", kind="land", via="US transcontinental backbone"),
 )
 
-ZONES: Final = ("EU", "LEV", "GSA", "GAE", "SAS", "SEA", "EAS", "NAE", "NAW", "SAM", "AFR", "OCE")
+ZONES: Final = (
+    "EU",
+    "LEV",
+    "EGY",
+    "GSA",
+    "GAE",
+    "SAS",
+    "SEA",
+    "EAS",
+    "NAE",
+    "NAW",
+    "SAM",
+    "AFR",
+    "OCE",
+)
 ZONE_INDEX: Final = {z: i for i, z in enumerate(ZONES)}
 ZONE_NAMES: Final = {
     "EU": "Europe",
     "LEV": "Levant/Israel",
+    "EGY": "Egypt",
     "GSA": "Gulf (Saudi, Qatar, Bahrain, Kuwait)",
     "GAE": "Gulf (UAE, Oman)",
     "SAS": "South Asia",
@@ -97,6 +112,7 @@ ZONE_NAMES: Final = {
 ZONE_KIND: Final[dict[str, Kind]] = {
     "EU": "land",
     "LEV": "sea",
+    "EGY": "land",
     "GSA": "land",
     "GAE": "land",
     "SAS": "land",
@@ -114,6 +130,7 @@ ZONE_KIND: Final[dict[str, Kind]] = {
 ATTACH: Final[dict[str, tuple[tuple[str, Kind], ...]]] = {
     "EU": (("MRS", "land"), ("LON", "land")),
     "LEV": (("MRS", "sea"),),
+    "EGY": (("MRS", "sea"), ("JED", "sea")),  # the Europe–Red Sea cables cross Egypt
     "GSA": (("JED", "land"), ("DMM", "land")),
     "GAE": (("FJR", "land"),),
     "SAS": (("BOM", "land"), ("MAA", "land")),
@@ -133,7 +150,8 @@ DIRECT: Final[dict[frozenset[str], Kind]] = {
 }
 
 _COUNTRY_ZONE: Final = {
-    **dict.fromkeys(("IL", "JO", "LB", "SY", "PS", "EG", "IR", "CY"), "LEV"),
+    **dict.fromkeys(("IL", "JO", "LB", "SY", "PS", "IR", "CY"), "LEV"),
+    "EG": "EGY",
     **dict.fromkeys(("SA", "QA", "BH", "KW", "IQ"), "GSA"),
     **dict.fromkeys(("AE", "OM", "YE"), "GAE"),
     **dict.fromkeys(("IN", "PK", "LK", "BD", "NP", "BT", "MV", "AF"), "SAS"),
@@ -156,6 +174,9 @@ _EXTRA_ANCHORS: Final = (
     (55.7558, 37.6173, "EU"),
     (64.1466, -21.9426, "EU"),
     (55.0084, 82.9357, "EU"),
+    (43.2220, 76.8512, "EU"),  # Almaty: Central Asia's transit runs through Russia
+    (41.2995, 69.2401, "EU"),
+    (51.1694, 71.4491, "EU"),
     (31.9539, 35.9106, "LEV"),
     (33.8938, 35.5018, "LEV"),
     (35.6892, 51.3890, "LEV"),

@@ -58,11 +58,12 @@ class CorridorStat:
     p50_bias: float  # mean signed error, model - measured, as a fraction
 
 
-def in_scope(obs: Sequence[Observation]) -> list[Observation]:
-    """Pairs over 500 km with both ends in the regions of interest."""
+def in_scope(obs: Sequence[Observation], *, inside: bool = True) -> list[Observation]:
+    """Pairs over 500 km with both ends in the regions of interest (or, with
+    `inside=False`, with at least one end outside them: never used in the fit)."""
     keep = []
     for o in obs:
-        if o.group_a is None or o.group_b is None:
+        if (o.group_a is not None and o.group_b is not None) != inside:
             continue
         if float(haversine_km(o.lat_a, o.lon_a, o.lat_b, o.lon_b)) > MIN_DISTANCE_KM:
             keep.append(o)
@@ -109,9 +110,9 @@ def table(rows: Sequence[Scored]) -> list[CorridorStat]:
 def format_table(title: str, stats: Sequence[CorridorStat]) -> str:
     lines = [title, f"{'corridor':<24}{'n':>5}{'MAPE p50':>10}{'MAPE p95':>10}{'bias p50':>10}"]
     for s in stats:
+        p95 = f"{100 * s.p95_mape:>9.1f}%" if np.isfinite(s.p95_mape) else f"{'-':>10}"
         lines.append(
-            f"{s.corridor:<24}{s.n:>5}{100 * s.p50_mape:>9.1f}%{100 * s.p95_mape:>9.1f}%"
-            f"{100 * s.p50_bias:>+9.1f}%"
+            f"{s.corridor:<24}{s.n:>5}{100 * s.p50_mape:>9.1f}%{p95}{100 * s.p50_bias:>+9.1f}%"
         )
     return "\n".join(lines)
 
@@ -123,10 +124,15 @@ def load_scope(pairs: Path, p50: Path, p95: Path | None) -> tuple[list[Observati
 def report(model: NetworkModel, pairs: Path, p50: Path, p95: Path | None) -> str:
     matrix_obs, pair_obs = load_scope(pairs, p50, p95)
     m_rows, p_rows = score(model, matrix_obs), score(model, pair_obs)
+    outside = score(model, in_scope(matrix_observations(p50, p95), inside=False))
     parts = [
         format_table(f"Azure P50/P95 matrix ({p50.name}), pairs > 500 km in scope", table(m_rows)),
         format_table(f"rtt_pairs_azure.csv ({pairs.name}), pairs > 500 km", table(p_rows)),
         format_table("both sets together", [summarise([*m_rows, *p_rows], "overall")]),
+        format_table(
+            "held out: matrix pairs with an end outside the regions of interest (not fitted)",
+            [summarise(outside, "outside scope")],
+        ),
     ]
     return "\n\n".join(parts)
 
