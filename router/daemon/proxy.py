@@ -426,9 +426,12 @@ async def _stream(
     flow: Flow,
 ) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[float, bytes | BaseException]] = asyncio.Queue()
-    pump = asyncio.create_task(_pump(resp, queue))
     down_s = flow.down_ms / 1000.0
+    queue: asyncio.Queue[tuple[float, bytes | BaseException]] = asyncio.Queue()
+    # With a delay to add, a reader task timestamps chunks as they arrive; without
+    # one (network simulation off) chunks are read inline: no task, no queue.
+    pump = asyncio.create_task(_pump(resp, queue)) if down_s else None
+    inline = None if down_s else resp.content.iter_any().__aiter__()
     out = web.StreamResponse(
         status=200,
         headers={
@@ -444,7 +447,16 @@ async def _stream(
     done = False
     try:
         while True:
-            t_read, item = await queue.get()
+            if inline is None:
+                t_read, item = await queue.get()
+            else:
+                try:
+                    item = await inline.__anext__()
+                except StopAsyncIteration:
+                    item = _EOF
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    item = exc
+                t_read = loop.time()
             if isinstance(item, BaseException) or item == _EOF:
                 break
             if flow.t_first_read is None:
@@ -470,12 +482,14 @@ async def _stream(
                 flow.t_first_write = now
             flow.t_last_write = now
     except BaseException:
-        pump.cancel()
+        if pump is not None:
+            pump.cancel()
         raise
-    if not pump.done():
-        pump.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await pump
+    if pump is not None:
+        if not pump.done():
+            pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
     if not done:
         why = f"{site.name}: stream ended before [DONE]"
         if isinstance(item, BaseException):

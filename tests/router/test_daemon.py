@@ -164,3 +164,13 @@ async def test_stats_events_metrics_and_models():
                 assert resp.status == 404
                 assert (await resp.json())["error"]["code"] == "not_found"
         await client.close()
+
+
+async def test_network_simulation_off_adds_no_legs():
+    async with cluster(policy="nearest", simulate_network=False) as c:
+        client = c.client("Tokyo")
+        e2e_ms, b, _ = await stream_once(client, max_tokens=30)
+        assert (b["handshake_ms"], b["net_up_ms"], b["net_down_ms"]) == (0.0, 0.0, 0.0)
+        assert b["site"] == "riyadh-1"
+        assert b["decode_ms"] > 0
+        await client.close()

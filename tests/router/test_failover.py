@@ -93,9 +93,12 @@ async def test_passive_ejection_after_consecutive_errors(tmp_path):
         await client.close()
 
 
-async def test_stream_cut_after_first_byte_ends_with_error_event_and_a_failed_row(tmp_path):
+@pytest.mark.parametrize("simulate_network", [True, False])
+async def test_stream_cut_after_first_byte_ends_with_error_event_and_a_failed_row(
+    tmp_path, simulate_network
+):
     db = tmp_path / "cut.db"
-    async with cluster(policy="nearest", db_path=db) as c:
+    async with cluster(policy="nearest", db_path=db, simulate_network=simulate_network) as c:
         client = c.client("Paris")
 
         async def cut_soon() -> None:
