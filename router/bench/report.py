@@ -17,7 +17,7 @@ of the rows and the arguments, so the same rows always give the same report.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -155,87 +155,122 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits)
 
 
+class Columns:
+    """The rows as numpy columns, so every slice of a report is a boolean mask (a report
+    over millions of rows costs a few vector passes, not a Python loop per slice)."""
+
+    FLOATS = ("arrived_at", "ttft_ms", "tpot_ms", "e2e_ms", "energy_j", "cost_usd", *BREAKDOWN_KEYS)
+    LABELS = ("status", "site", "client_region", "client_place")
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], slo: Slo) -> None:
+        self.n = len(rows)
+        self.f: dict[str, np.ndarray] = {
+            k: np.array([_num(r.get(k)) for r in rows], dtype=float) for k in self.FLOATS
+        }
+        self.labels: dict[str, np.ndarray] = {
+            k: np.array([str(r.get(k) or "-") for r in rows], dtype=object) for k in self.LABELS
+        }
+        self.out_tokens = np.array([int(r.get("output_tokens") or 0) for r in rows], dtype=np.int64)
+        self.ok = self.labels["status"] == "ok"
+        met = self.ok.copy()
+        with np.errstate(invalid="ignore"):
+            for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
+                limit = getattr(slo, key)
+                if limit is not None:
+                    met &= self.f[key] <= limit  # NaN (missing) compares False: a miss
+        self.met = met
+        self.slo = slo
+
+    def groups(self, key: str, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Label -> mask, sorted by label (within `mask` when given)."""
+        labels = self.labels[key]
+        present = labels if mask is None else labels[mask]
+        out: dict[str, np.ndarray] = {}
+        for value in sorted(set(present.tolist())):
+            m = labels == value
+            out[value] = m if mask is None else m & mask
+        return out
+
+    def stats(self, name: str, mask: np.ndarray, span_s: float) -> GroupStats:
+        n = int(mask.sum())
+        okm = mask & self.ok
+        f = self.f
+        met = int((mask & self.met).sum())
+        out_tokens = int(self.out_tokens[okm].sum())
+        energy = float(np.nansum(f["energy_j"][okm]))
+        cost = float(np.nansum(f["cost_usd"][okm]))
+        breakdown: dict[str, float] = {}
+        for key in BREAKDOWN_KEYS:
+            vals = f[key][okm]
+            vals = vals[np.isfinite(vals)]
+            breakdown[key] = round(float(vals.mean()), 2) if vals.size else 0.0
+        tpot = f["tpot_ms"][okm]
+        empty = self.slo.empty
+        return GroupStats(
+            name=name,
+            requests=n,
+            ok=int(okm.sum()),
+            failed=n - int(okm.sum()),
+            ttft_ms=percentiles(f["ttft_ms"][okm]),
+            # single-token outputs have no inter-token gap: leave them out of TPOT
+            tpot_ms=percentiles(tpot[tpot > 0]),
+            e2e_ms=percentiles(f["e2e_ms"][okm]),
+            slo_met=met,
+            goodput_fraction=_round(met / n) if n and not empty else None,
+            goodput_rps=_round(met / span_s) if span_s > 0 and not empty else None,
+            share=self.share(mask),
+            breakdown_ms=breakdown,
+            output_tokens=out_tokens,
+            j_per_token=_round(energy / out_tokens) if out_tokens else None,
+            usd_per_mtok=_round(cost / out_tokens * 1e6) if out_tokens else None,
+        )
+
+    def share(self, mask: np.ndarray) -> dict[str, float]:
+        n = int(mask.sum())
+        if not n:
+            return {}
+        values, counts = np.unique(self.labels["site"][mask].astype(str), return_counts=True)
+        return {str(v): round(int(c) / n, 4) for v, c in zip(values, counts, strict=True)}
+
+
 def group_stats(
     name: str, rows: Sequence[Mapping[str, Any]], slo: Slo, span_s: float
 ) -> GroupStats:
     """The statistics of one slice of rows; `span_s` turns counts into rates."""
-    ok = [r for r in rows if r.get("status") == "ok"]
-    col = {
-        k: np.array([_num(r.get(k)) for r in ok], dtype=float)
-        for k in ("ttft_ms", "tpot_ms", "e2e_ms", *BREAKDOWN_KEYS)
-    }
-    met = sum(1 for r in rows if slo.met(r))
-    sites: dict[str, int] = {}
-    for r in rows:
-        site = str(r.get("site") or "-")
-        sites[site] = sites.get(site, 0) + 1
-    out_tokens = sum(int(r.get("output_tokens") or 0) for r in ok)
-    energy = sum(_num(r.get("energy_j")) for r in ok if r.get("energy_j") is not None)
-    cost = sum(_num(r.get("cost_usd")) for r in ok if r.get("cost_usd") is not None)
-    breakdown: dict[str, float] = {}
-    for key in BREAKDOWN_KEYS:
-        vals = col[key][np.isfinite(col[key])]
-        breakdown[key] = round(float(vals.mean()), 2) if vals.size else 0.0
-    n = len(rows)
-    return GroupStats(
-        name=name,
-        requests=n,
-        ok=len(ok),
-        failed=n - len(ok),
-        ttft_ms=percentiles(col["ttft_ms"]),
-        # single-token outputs have no inter-token gap: leave them out of TPOT
-        tpot_ms=percentiles(col["tpot_ms"][col["tpot_ms"] > 0]),
-        e2e_ms=percentiles(col["e2e_ms"]),
-        slo_met=met,
-        goodput_fraction=_round(met / n) if n and not slo.empty else None,
-        goodput_rps=_round(met / span_s) if span_s > 0 and not slo.empty else None,
-        share={s: round(c / n, 4) for s, c in sorted(sites.items())} if n else {},
-        breakdown_ms=breakdown,
-        output_tokens=out_tokens,
-        j_per_token=_round(energy / out_tokens) if out_tokens else None,
-        usd_per_mtok=_round(cost / out_tokens * 1e6) if out_tokens else None,
-    )
+    cols = Columns(rows, slo)
+    return cols.stats(name, np.ones(cols.n, dtype=bool), span_s)
 
 
-def _by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, list[Mapping[str, Any]]]:
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(str(r.get(key) or "-"), []).append(r)
-    return dict(sorted(groups.items()))
-
-
-def timeline(
-    rows: Sequence[Mapping[str, Any]], slo: Slo, *, start_s: float, span_s: float, windows: int
-) -> list[Window]:
+def timeline(cols: Columns, *, start_s: float, span_s: float, windows: int) -> list[Window]:
     """Split the run into `windows` equal spans of arrival time."""
-    if not rows or span_s <= 0 or windows <= 0:
+    if not cols.n or span_s <= 0 or windows <= 0:
         return []
     width = span_s / windows
-    buckets: list[list[Mapping[str, Any]]] = [[] for _ in range(windows)]
-    for r in rows:
-        i = int((_num(r.get("arrived_at")) - start_s) / width)
-        buckets[min(max(i, 0), windows - 1)].append(r)
-    regions = sorted({str(r.get("client_region") or "-") for r in rows})
+    with np.errstate(invalid="ignore"):
+        index = np.clip(((cols.f["arrived_at"] - start_s) / width), 0, windows - 1)
+    index = np.nan_to_num(index).astype(np.int64)
+    regions = sorted(set(cols.labels["client_region"].tolist()))
+    region_masks = {reg: cols.labels["client_region"] == reg for reg in regions}
     out = []
-    for i, bucket in enumerate(buckets):
-        ok = [r for r in bucket if r.get("status") == "ok"]
-        met = sum(1 for r in bucket if slo.met(r))
-        by_region = _by(ok, "client_region")
-        sites = _by(bucket, "site")
+    for i in range(windows):
+        bucket = index == i
+        n = int(bucket.sum())
+        okm = bucket & cols.ok
+        met = int((bucket & cols.met).sum())
         out.append(
             Window(
                 start_s=round(i * width, 3),
                 end_s=round((i + 1) * width, 3),
-                rate_rps=round(len(bucket) / width, 3),
-                requests=len(bucket),
-                e2e_ms=percentiles([_num(r.get("e2e_ms")) for r in ok]),
-                ttft_ms=percentiles([_num(r.get("ttft_ms")) for r in ok]),
-                goodput_fraction=_round(met / len(bucket)) if bucket and not slo.empty else None,
+                rate_rps=round(n / width, 3),
+                requests=n,
+                e2e_ms=percentiles(cols.f["e2e_ms"][okm]),
+                ttft_ms=percentiles(cols.f["ttft_ms"][okm]),
+                goodput_fraction=_round(met / n) if n and not cols.slo.empty else None,
                 region_e2e_p50_ms={
-                    reg: percentiles([_num(r.get("e2e_ms")) for r in by_region.get(reg, [])]).p50
-                    for reg in regions
+                    reg: percentiles(cols.f["e2e_ms"][okm & m]).p50
+                    for reg, m in region_masks.items()
                 },
-                share={k: round(len(v) / len(bucket), 4) for k, v in sites.items()},
+                share=cols.share(bucket),
             )
         )
     return out
@@ -268,15 +303,18 @@ def build_report(
     """The report of one run. Times in `phases` are relative to `start_s` (default: the
     first arrival); `span_s` (default: first to last arrival) sets the rates."""
     slo = slo or Slo()
-    arrivals = [_num(r.get("arrived_at")) for r in rows]
-    finite = [a for a in arrivals if math.isfinite(a)]
-    first = min(finite) if finite else 0.0
+    cols = Columns(rows, slo)
+    arrivals = cols.f["arrived_at"]
+    finite = arrivals[np.isfinite(arrivals)]
+    first = float(finite.min()) if finite.size else 0.0
     start = first if start_s is None else start_s
     if span_s is None:
-        span_s = (max(finite) - start) if finite else 0.0
+        span_s = (float(finite.max()) - start) if finite.size else 0.0
+    everything = np.ones(cols.n, dtype=bool)
     phase_stats = []
     for ph in phases:
-        sel = [r for r, a in zip(rows, arrivals, strict=True) if ph.start_s <= a - start < ph.end_s]
+        with np.errstate(invalid="ignore"):
+            sel = (arrivals - start >= ph.start_s) & (arrivals - start < ph.end_s)
         width = max(min(ph.end_s, span_s) - ph.start_s, 0.0)
         phase_stats.append(
             {
@@ -284,22 +322,23 @@ def build_report(
                 "start_s": ph.start_s,
                 "end_s": ph.end_s,
                 "regions": [
-                    group_stats(k, v, slo, width) for k, v in _by(sel, "client_region").items()
+                    cols.stats(k, m, width) for k, m in cols.groups("client_region", sel).items()
                 ],
             }
         )
-    windows_list = timeline(rows, slo, start_s=start, span_s=span_s, windows=windows)
+    windows_list = timeline(cols, start_s=start, span_s=span_s, windows=windows)
+    places = cols.groups("client_place")
     return Report(
         run=dict(run or {}),
         slo=slo,
         span_s=round(span_s, 3),
-        overall=group_stats("all", rows, slo, span_s),
-        regions=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "client_region").items()],
+        overall=cols.stats("all", everything, span_s),
+        regions=[cols.stats(k, m, span_s) for k, m in cols.groups("client_region").items()],
         cities=[
-            group_stats(f"{k} ({v[0].get('client_region')})", v, slo, span_s)
-            for k, v in _by(rows, "client_place").items()
+            cols.stats(f"{k} ({cols.labels['client_region'][m][0]})", m, span_s)
+            for k, m in places.items()
         ],
-        sites=[group_stats(k, v, slo, span_s) for k, v in _by(rows, "site").items()],
+        sites=[cols.stats(k, m, span_s) for k, m in cols.groups("site").items()],
         phases=phase_stats,
         timeline=windows_list,
         slo_capacity_rps=slo_capacity_rps(windows_list),
