@@ -1,0 +1,70 @@
+"""`georoute predict` / `georoute calibrate` from the command line: output and errors."""
+
+import json
+
+import pytest
+
+from georoute.cli import main
+
+BASE = ["predict", "--hardware", "h100-sxm", "--devices", "2", "--model", "llama-3.3-70b",
+        "--precision", "fp8", "--input-tokens", "1000", "--output-tokens", "100",
+        "--concurrency", "4", "--requests", "40"]
+
+
+def test_predict_json_prints_exactly_the_design_keys(capsys):
+    assert main([*BASE, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"ttft_ms", "tpot_ms", "per_user_tok_s", "total_tok_s", "e2e_ms"}
+    assert all(v > 0 for v in data.values())
+
+
+def test_predict_text_output(capsys):
+    assert main(BASE) == 0
+    out = capsys.readouterr().out
+    assert "TTFT" in out
+    assert "2x h100-sxm" in out
+
+
+def swap(args, flag, value):
+    out = list(args)
+    out[out.index(flag) + 1] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expect"),
+    [
+        ("--hardware", "h101", ["--hardware", "h100-sxm", "groq-lpu", "b200"]),
+        ("--model", "llama-9", ["--model", "llama-3.3-70b", "mixtral-8x7b"]),
+        ("--precision", "fp12", ["--precision", "fp8", "bf16"]),
+        ("--input-tokens", "0", ["--input-tokens"]),
+        ("--output-tokens", "-5", ["--output-tokens"]),
+        ("--concurrency", "0", ["--concurrency"]),
+        ("--requests", "0", ["--requests"]),
+    ],
+)
+def test_bad_input_exits_2_naming_the_flag(capsys, flag, value, expect):
+    assert main(swap(BASE, flag, value)) == 2
+    err = capsys.readouterr().err
+    for word in expect:
+        assert word in err
+    assert "Traceback" not in err
+
+
+def test_model_that_does_not_fit_says_memory_and_devices(capsys):
+    args = swap(swap(BASE, "--model", "llama-3.1-405b"), "--devices", "1")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "GB" in err
+    assert "would hold it" in err
+
+
+def test_lpu_chip_count_too_small(capsys):
+    args = swap(swap(BASE, "--hardware", "groq-lpu"), "--devices", "8")
+    assert main(args) == 2
+    assert "chips would hold it" in capsys.readouterr().err
+
+
+def test_calibrate_with_a_missing_points_file(capsys, tmp_path):
+    assert main(["calibrate", "--points", str(tmp_path / "nope.csv")]) == 2
+    assert "--points" in capsys.readouterr().err

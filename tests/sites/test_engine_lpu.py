@@ -1,0 +1,102 @@
+"""LPUEngine: flat per-user speed until pipeline capacity, then queueing."""
+
+import pytest
+
+from sites.engine_api import DeploymentSpec, EngineRequest
+from sites.engines import LPUEngine, build_engine
+from sites.predict import run_closed_loop
+
+SPEC = DeploymentSpec(hardware="groq-lpu", model="llama-2-7b", precision="fp8")
+
+
+def req(rid, prompt, output, at):
+    return EngineRequest(request_id=rid, prompt_tokens=prompt, output_tokens=output,
+                         arrived_at=at)
+
+
+def test_per_user_speed_is_flat_until_capacity_then_requests_queue():
+    engine = build_engine(SPEC)
+    assert isinstance(engine, LPUEngine)
+    cap = engine.spec.max_num_seqs
+    assert cap == 32  # one sequence per layer stage
+    runs = {c: run_closed_loop(SPEC, input_tokens=500, output_tokens=300, concurrency=c,
+                               requests=4 * c).prediction for c in (1, cap // 2, cap, 2 * cap)}
+    tpots = {c: p.tpot_ms for c, p in runs.items()}
+    assert max(tpots.values()) == pytest.approx(min(tpots.values()), rel=1e-9)
+    assert runs[cap].ttft_ms == pytest.approx(runs[1].ttft_ms, rel=1e-6)
+    assert runs[2 * cap].ttft_ms > 10 * runs[cap].ttft_ms  # queueing for a slot
+    assert runs[cap].total_tok_s == pytest.approx(cap * runs[1].total_tok_s, rel=0.05)
+    assert runs[2 * cap].total_tok_s == pytest.approx(runs[cap].total_tok_s, rel=0.05)
+
+
+def test_replicas_multiply_capacity():
+    two = DeploymentSpec(hardware="groq-lpu", model="llama-2-7b", precision="fp8", replicas=2)
+    cap = build_engine(SPEC).spec.max_num_seqs
+    one_run = run_closed_loop(SPEC, input_tokens=100, output_tokens=100,
+                              concurrency=2 * cap, requests=8 * cap).prediction
+    two_run = run_closed_loop(two, input_tokens=100, output_tokens=100,
+                              concurrency=2 * cap, requests=8 * cap).prediction
+    assert two_run.total_tok_s == pytest.approx(2 * one_run.total_tok_s, rel=0.05)
+    assert two_run.ttft_ms < one_run.ttft_ms / 10
+
+
+def test_incremental_advances_report_each_token_once_at_the_same_times():
+    def tokens_of(step):
+        engine = build_engine(SPEC)
+        engine.submit(req("a", 200, 400, 0.0))
+        engine.submit(req("b", 50, 100, 0.1))
+        runs, t = [], 0.0
+        while t < 5.0:
+            t += step
+            runs.extend(engine.advance(t).tokens)
+        times = {}
+        for r in runs:
+            for i in range(r.count):
+                key = (r.request_id, r.first_index + i)
+                assert key not in times
+                times[key] = r.at(i)
+        return times
+
+    coarse, fine = tokens_of(5.0), tokens_of(0.0007)
+    assert coarse.keys() == fine.keys()
+    assert len(coarse) == 500
+    for key, t in coarse.items():
+        assert fine[key] == pytest.approx(t, abs=1e-12)
+
+
+def test_advance_reports_only_tokens_whose_iteration_started():
+    engine = build_engine(SPEC)
+    engine.submit(req("a", 10, 1000, 0.0))
+    rep = engine.advance(0.02)
+    (run,) = rep.tokens
+    assert run.first_index == 0
+    assert run.last_at - run.interval_s < 0.02  # its iteration started before `until`
+    assert run.last_at >= 0.02  # the next token's iteration would start at/after it
+    assert engine.advance(0.02).tokens == []
+
+
+def test_cancel_frees_a_pipeline_slot():
+    one_slot = DeploymentSpec(hardware="groq-lpu", model="llama-2-7b", precision="fp8",
+                              max_num_seqs=1)
+    engine = build_engine(one_slot)
+    engine.submit(req("a", 10, 3000, 0.0))
+    engine.submit(req("b", 10, 10, 0.0))
+    engine.advance(1.0)
+    assert engine.load().queued == 1
+    done = engine.cancel("a", 1.0)
+    assert done is not None
+    assert done.cancelled
+    assert 0 < done.output_tokens < 3000
+    rep = engine.advance(1.5)
+    (b,) = rep.finished
+    assert b.request_id == "b"
+    assert b.first_scheduled_at == pytest.approx(1.0)
+
+
+def test_energy_and_cost_are_shared_by_sequences_in_flight():
+    alone = run_closed_loop(SPEC, input_tokens=100, output_tokens=200, concurrency=1,
+                            requests=5)
+    full = run_closed_loop(SPEC, input_tokens=100, output_tokens=200, concurrency=32,
+                           requests=96)
+    assert full.energy_j_per_token < alone.energy_j_per_token / 5
+    assert full.cost_usd_per_mtok < alone.cost_usd_per_mtok / 5

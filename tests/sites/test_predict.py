@@ -1,0 +1,54 @@
+"""Closed-loop predictions: the NIM sweep's shape, steady-state windows, bad numbers."""
+
+import pytest
+
+from sites.engine_api import DeploymentError, DeploymentSpec
+from sites.predict import default_requests, predict, run_closed_loop
+
+NIM = DeploymentSpec(hardware="h100-sxm", model="llama-3.3-70b", precision="fp8", devices=2,
+                     framework="trtllm")
+
+
+def test_tpot_rises_with_concurrency_and_throughput_saturates():
+    p = {c: predict(NIM, input_tokens=5000, output_tokens=500, concurrency=c)
+         for c in (1, 25, 100, 250)}
+    assert p[1].tpot_ms < p[25].tpot_ms < p[100].tpot_ms
+    assert p[1].total_tok_s < p[25].total_tok_s < p[100].total_tok_s
+    # Saturated: 2.5x the clients buy < 10% more throughput, only queueing (TTFT).
+    assert p[250].total_tok_s == pytest.approx(p[100].total_tok_s, rel=0.1)
+    assert p[250].ttft_ms > 5 * p[100].ttft_ms > 5 * p[25].ttft_ms
+
+
+def test_per_user_speed_is_the_inverse_of_tpot_and_e2e_adds_up():
+    p = predict(NIM, input_tokens=500, output_tokens=200, concurrency=4)
+    assert p.per_user_tok_s == pytest.approx(1000 / p.tpot_ms)
+    assert p.e2e_ms == pytest.approx(p.ttft_ms + 199 * p.tpot_ms, rel=0.02)
+    assert set(p.as_dict()) == {"ttft_ms", "tpot_ms", "per_user_tok_s", "total_tok_s", "e2e_ms"}
+
+
+def test_steady_window_drops_warm_up_and_cool_down():
+    run = run_closed_loop(NIM, input_tokens=1000, output_tokens=100, concurrency=10,
+                          requests=100)
+    assert len(run.results) == 100
+    start, end = run.window_s
+    assert 0 < start < end < max(r.finished_at for r in run.results)
+    assert all(start <= r.arrived_at and r.finished_at <= end for r in run.steady)
+    assert 0 < len(run.steady) < 100
+
+
+def test_default_request_count():
+    assert default_requests(1) == 200
+    assert default_requests(250) == 1000
+
+
+def test_auto_sized_deployment_is_used_when_devices_are_omitted():
+    spec = DeploymentSpec(hardware="h100-sxm", model="llama-3.3-70b", precision="fp8")
+    p = predict(spec, input_tokens=1000, output_tokens=100, concurrency=2)
+    assert p.tpot_ms > 0
+
+
+@pytest.mark.parametrize("field", ["input_tokens", "output_tokens", "concurrency"])
+def test_non_positive_numbers_name_the_field(field):
+    kwargs = {"input_tokens": 10, "output_tokens": 10, "concurrency": 1, field: 0}
+    with pytest.raises(DeploymentError, match=field):
+        predict(NIM, **kwargs)
