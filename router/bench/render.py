@@ -37,7 +37,12 @@ def _num(value: float | None, fmt: str = "{:,.3f}") -> str:
 
 def _share(share: dict[str, float]) -> str:
     parts = sorted(share.items(), key=lambda kv: (-kv[1], kv[0]))
-    return "  ".join(f"{site} {frac * 100:.0f}%" for site, frac in parts)
+    return "  ".join(f"{site} {_frac(frac)}" for site, frac in parts)
+
+
+def _frac(frac: float) -> str:
+    """A share as a whole percentage; a share too small to round up shows as <1%."""
+    return f"{frac * 100:.0f}%" if frac >= 0.005 or frac == 0 else "<1%"
 
 
 def _slo_text(report: Report) -> str:
