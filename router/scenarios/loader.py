@@ -22,7 +22,7 @@ region = "europe"           # default: the place's region, lower-cased
 policy = "fastest"          # router.policies.policy_names(); `bench run --policy` overrides
 stats_interval_s = 1.0      # age of the site state the policy sees
 max_attempts = 3            # sites tried per request (failover)
-max_in_flight_per_site = 512
+max_in_flight_per_site = 256  # beyond: the site is "overloaded" (the router's default)
 latency_ceiling_ms = 10000.0   # for `cheapest`
 weights = { riyadh-1 = 2.0 }   # for `weighted`
 [[routing.residency]]

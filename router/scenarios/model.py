@@ -64,7 +64,7 @@ class RoutingSettings:
     policy: str = "fastest"
     stats_interval_s: float = 1.0
     max_attempts: int = 3
-    max_in_flight_per_site: int | None = None
+    max_in_flight_per_site: int | None = 256  # the live router's default
     latency_ceiling_ms: float = 10_000.0
     weights: dict[str, float] = field(default_factory=dict)
     residency: tuple[ResidencyRule, ...] = ()

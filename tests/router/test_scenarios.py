@@ -95,6 +95,18 @@ def test_builtin_details_answer_their_questions():
     assert slice_chips * million.scale == pytest.approx(1_000_000, rel=0.01)
 
 
+def test_peak_hours_puts_each_regions_peak_at_its_local_time():
+    peak = load_scenario("peak-hours")  # 60 s per hour from 00:00 UTC
+    counts: dict[str, list[int]] = {"europe": [0] * 24, "asia": [0] * 24}
+    for req in peak.requests():
+        counts[req.region][int(req.at_s // 60) % 24] += 1
+    # Local early afternoon: Europe (UTC+1..+2 in June) around 12 UTC, Asia (UTC+5:30..+9)
+    # around 5-7 UTC.
+    assert 10 <= counts["europe"].index(max(counts["europe"])) <= 14
+    assert 3 <= counts["asia"].index(max(counts["asia"])) <= 8
+    assert sum(counts["europe"][11:14]) > 3 * sum(counts["europe"][0:3])
+
+
 def test_minimal_file_defaults(tmp_path):
     scn = load_scenario(_write(tmp_path, MINIMAL))
     assert scn.name == "scn"
