@@ -98,8 +98,8 @@ def _pair(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    line = f"{a.name} -> {b.name}: {out['rtt_ms']:.1f} ms RTT (median"
-    line += f", p95 {out['rtt_p95_ms']:.1f} ms" if args.p95 else ""
+    line = f"{a.name} -> {b.name}: {backbone_ms + access_ms:.1f} ms RTT (median"
+    line += f", p95 {model.rtt_p95_ms(a, b) + access_ms:.1f} ms" if args.p95 else ""
     line += (
         f"; backbone {backbone_ms:.1f} + {args.access} access {access_ms:.1f})"
         if args.access

@@ -3,11 +3,13 @@
 Access RTT defaults (round trip from the client device to the first backbone
 router, added on top of the backbone RTT when asked):
 
-| kind   | RTT ms | basis |
-|--------|-------:|-------|
-| fixed  | 12     | fixed broadband (cable/fiber/DSL mix) idle latency to the ISP edge, ~10-15 ms |
-| mobile | 35     | 4G/5G mix radio access + mobile core, ~25-50 ms idle |
-| cloud  | 1      | VM to the provider's backbone inside a region (cloud-to-cloud clients) |
+- fixed 12 ms: home fiber/cable/DSL to the ISP edge, ~5-25 ms by technology
+  (fiber lowest); a mid value, not a measured median.
+- mobile 35 ms: 4G/5G radio plus the mobile core. Ookla "multi-server latency"
+  medians (which also include a short backbone leg to a nearby test server) run
+  from 33 ms (O2 Czechia, Q2 2024) to 59-61 ms (big-three US carriers, Q3 2024);
+  the default is Europe-centred.
+- cloud 1 ms: a VM to its provider's backbone inside a region (cloud-to-cloud).
 
 Handshakes: a new HTTPS connection costs TCP (SYN / SYN-ACK: 1 RTT before the
 client can send) plus TLS 1.3 (ClientHello / ServerHello+Finished: 1 RTT, RFC 8446

@@ -60,18 +60,21 @@ HUB_INDEX: Final = {h.code: i for i, h in enumerate(HUBS)}
 LINKS: Final = (
     Link(a="MRS", b="LON", kind="land", via="European terrestrial backbone"),
     Link(a="LON", b="IAD", kind="sea", via="transatlantic systems"),
-    # Along-cable lengths, incl. the Egyptian land crossing (NETWORK_FACTS §8):
-    Link(a="MRS", b="JED", kind="sea", length_km=4350.0, via="AAE-1 / IMEWE via Egypt"),
+    # Along-cable lengths from TeleGeography's cable geometry (router/network/cables.py;
+    # the shortest of the listed systems; Europe–Red Sea lengths include the Egyptian
+    # land crossing as a great circle):
+    Link(a="MRS", b="JED", kind="sea", length_km=4346.0, via="AAE-1 (IMEWE 4,352, SMW-4 4,444)"),
     Link(a="MRS", b="FJR", kind="sea", length_km=8607.0, via="AAE-1 around Arabia"),
-    Link(a="JED", b="BOM", kind="sea", length_km=4452.0, via="SeaMeWe-4"),
-    Link(a="DMM", b="BOM", kind="sea", length_km=3020.0, via="GBICS / FALCON"),
+    Link(a="JED", b="BOM", kind="sea", length_km=4452.0, via="SeaMeWe-4 (IMEWE 4,643)"),
+    Link(a="DMM", b="BOM", kind="sea", length_km=3020.0, via="GBICS/MENA"),
     Link(a="DMM", b="FJR", kind="sea", length_km=972.0, via="TGN-Gulf"),
+    Link(a="FJR", b="BOM", kind="sea", length_km=2055.0, via="SeaMeWe-4 (IMEWE 2,154)"),
+    Link(a="BOM", b="SIN", kind="sea", length_km=6305.0, via="SeaMeWe-4 around Sri Lanka"),
+    Link(a="MAA", b="SIN", kind="sea", length_km=3083.0, via="SeaMeWe-4"),
+    Link(a="SIN", b="HKG", kind="sea", length_km=3446.0, via="SeaMeWe-3"),
+    # Great circle × stretch (no geometry in the calibration snapshot):
     Link(a="JED", b="DMM", kind="land", via="Saudi terrestrial backbone"),
-    Link(a="FJR", b="BOM", kind="sea", via="Arabian Sea systems"),
     Link(a="BOM", b="MAA", kind="land", via="Indian terrestrial backbone"),
-    Link(a="BOM", b="SIN", kind="sea", via="SeaMeWe / i2i around Sri Lanka"),
-    Link(a="MAA", b="SIN", kind="sea", via="Bay of Bengal systems"),
-    Link(a="SIN", b="HKG", kind="sea", via="South China Sea systems"),
     Link(a="HKG", b="TYO", kind="sea", via="intra-Asia systems"),
     Link(a="TYO", b="LAX", kind="sea", via="transpacific systems"),
     Link(a="LAX", b="IAD", kind="land", via="US transcontinental backbone"),
