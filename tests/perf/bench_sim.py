@@ -1,0 +1,156 @@
+"""Simulator speed and memory (prints figures; not a test).
+
+    .venv/bin/python tests/perf/bench_sim.py                    # speed: N and 10 N requests
+    .venv/bin/python tests/perf/bench_sim.py --profile          # where the CPU time goes
+    .venv/bin/python tests/perf/bench_sim.py --memory 1000000   # RSS over a long streamed run
+
+Speed: `eu-asia-baseline` (its own policy unless --policy) for N and 10 x N requests,
+simulated requests per CPU-second for both and the ratio of CPU times (linear
+scaling means ~10). Memory: one long run whose rows stream to a callback that counts
+and drops them (the SQLite writer's shape); peak RSS is printed at checkpoints, so a
+flat line shows memory does not grow with the number of requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import pstats
+import resource
+import sys
+import time
+
+from router.scenarios import load_scenario
+from router.sim import Simulation, default_deps
+
+
+def _scenario(name: str, requests: int):
+    scn = load_scenario(name)
+    # Long enough that max_requests, not the duration, ends the run.
+    return dataclasses.replace(scn, duration_s=max(scn.duration_s, requests / 20.0))
+
+
+def _run(name: str, policy: str, requests: int, *, regret: bool = True, on_rows=None):
+    scn = _scenario(name, requests)
+    sim = Simulation(
+        scn,
+        policy=policy or scn.routing.policy,
+        seed=1,
+        deps=default_deps(),
+        on_rows=on_rows or (lambda rows: None),
+        max_requests=requests,
+        regret=regret,
+    )
+    return sim.run()
+
+
+def speed(args: argparse.Namespace) -> None:
+    results = []
+    for n in (args.requests, 10 * args.requests):
+        r = _run(args.scenario, args.policy, n, regret=not args.no_regret)
+        results.append(r)
+        print(
+            f"{args.scenario} policy={r.policy} regret={'off' if args.no_regret else 'on'}: "
+            f"{r.requests:,} requests, {r.sim_duration_s:,.0f} s simulated, "
+            f"cpu {r.cpu_s:.2f} s, wall {r.wall_s:.2f} s -> "
+            f"{r.requests / r.cpu_s:,.0f} simulated requests per CPU-second"
+        )
+    a, b = results
+    print(f"10x the requests took {b.cpu_s / a.cpu_s:.1f}x the CPU time")
+
+
+# Entry points whose cumulative time (self + callees) says who costs what.
+_ENTRIES = (
+    (
+        "sites/engines/estimate.py",
+        "estimate_latency",
+        "engines: estimate_latency (policy + regret)",
+    ),
+    ("router/policies/base.py", "decide", "policy.decide (scored policies, incl. estimates)"),
+    ("router/sim/simulator.py", "hindsight", "regret hindsight (incl. estimates)"),
+    ("sites/engines/gpu.py", "advance", "GPUEngine.advance"),
+    ("sites/engines/lpu.py", "advance", "LPUEngine.advance"),
+    ("sites/engines/gpu.py", "load", "GPUEngine.load"),
+    ("sites/engines/lpu.py", "load", "LPUEngine.load"),
+    ("sites/engines/gpu.py", "submit", "GPUEngine.submit"),
+    ("sites/engines/lpu.py", "submit", "LPUEngine.submit"),
+    ("router/sim/rows.py", "ok_row", "result rows"),
+    ("router/traffic/generate.py", "generate_blocks", "traffic generation"),
+)
+
+
+def profile(args: argparse.Namespace) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    r = _run(args.scenario, args.policy, args.requests, regret=not args.no_regret)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    raw = stats.stats  # type: ignore[attr-defined]
+    total = max(ct for (_cc, _nc, _tt, ct, _callers) in raw.values())
+    sim_self = sum(
+        tt for (path, _l, _f), (_cc, _nc, tt, _ct, _c) in raw.items() if "router/sim/" in path
+    )
+    print(
+        f"{r.requests:,} requests, policy={r.policy}: cumulative time under cProfile "
+        f"(total {total:.2f} s, {total / r.requests * 1e6:.0f} us per request)"
+    )
+    for suffix, func, label in _ENTRIES:
+        ct = sum(v[3] for (path, _l, f), v in raw.items() if path.endswith(suffix) and f == func)
+        if ct:
+            print(f"  {label:<52} {ct:6.2f} s  {100 * ct / total:5.1f}%")
+    print(
+        f"  {'simulator harness, self time only (router.sim)':<52} {sim_self:6.2f} s  "
+        f"{100 * sim_self / total:5.1f}%"
+    )
+    print("top functions by self time:")
+    stats.sort_stats("tottime").print_stats(15)
+
+
+def memory(args: argparse.Namespace) -> None:
+    checkpoints = sorted({args.memory // 10, args.memory // 2, args.memory})
+    seen = 0
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    marks: list[tuple[int, int]] = []
+    t0 = time.process_time()
+
+    def on_rows(rows: list[dict]) -> None:
+        nonlocal seen
+        seen += len(rows)
+        while checkpoints and seen >= checkpoints[0]:
+            marks.append((checkpoints.pop(0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+            print(
+                f"  {marks[-1][0]:>12,} rows streamed: peak RSS {marks[-1][1] / 1024:8.1f} MiB "
+                f"({time.process_time() - t0:.0f} CPU s)",
+                flush=True,
+            )
+
+    print(f"peak RSS before the run: {rss0 / 1024:.1f} MiB")
+    r = _run(args.scenario, args.policy, args.memory, regret=not args.no_regret, on_rows=on_rows)
+    first, last = marks[0][1], marks[-1][1]
+    print(
+        f"{r.requests:,} requests in {r.cpu_s:.0f} CPU s; peak RSS growth from "
+        f"{marks[0][0]:,} to {marks[-1][0]:,} rows: {(last - first) / 1024:.1f} MiB"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--scenario", default="eu-asia-baseline")
+    p.add_argument("--policy", default="", help="default: the scenario's")
+    p.add_argument("--requests", type=int, default=50_000)
+    p.add_argument("--no-regret", action="store_true", help="skip the hindsight scoring")
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--memory", type=int, default=0, metavar="N", help="RSS over N requests")
+    args = p.parse_args(argv)
+    if args.profile:
+        profile(args)
+    elif args.memory:
+        memory(args)
+    else:
+        speed(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
