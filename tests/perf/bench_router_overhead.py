@@ -1,0 +1,250 @@
+"""Router overhead: what the router adds to a client talking to a site directly.
+
+Three processes on this machine: one site (`georoute site`, H100, Llama 3.1 8B), the
+router (`georoute router`, network simulation off) and this client. The site stamps
+every chunk with the scheduled time of its last token (request extension
+`"georoute": {"timing": true}`, `time.monotonic()` of the site, a system-wide clock),
+so the client measures each chunk's lateness = arrival - scheduled time. Run the same
+closed loop of N concurrent streams direct to the site and through the router; the
+router-added time is the difference of the lateness distributions (first chunk:
+TTFT; last chunk: end to end; all chunks).
+
+Then requests/s for short non-streamed requests (1 output token) through the router,
+with the router process pinned to one core (and per router CPU-second).
+
+    .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+MODEL = "llama-3.1-8b"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+async def one_stream(s: aiohttp.ClientSession, url: str, tokens: int) -> list[float]:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "bench"}],
+        "max_tokens": tokens,
+        "stream": True,
+        "georoute": {"timing": True, "prompt_tokens": 100},
+    }
+    late: list[float] = []
+    headers = {"X-Client-Location": "Paris"}
+    async with s.post(url + "/v1/chat/completions", json=body, headers=headers) as r:
+        r.raise_for_status()
+        async for line in r.content:
+            now = time.monotonic()
+            i = line.rfind(b'"georoute_t":')
+            if i >= 0:  # cheaper than json.loads: keep the client's own cost low
+                end = i + 13
+                while line[end] in b"0123456789.":
+                    end += 1
+                late.append((now - float(line[i + 13 : end])) * 1000.0)
+    return late
+
+
+async def stream_load(url: str, streams: int, seconds: float, tokens: int) -> dict[str, np.ndarray]:
+    first: list[float] = []
+    last: list[float] = []
+    every: list[float] = []
+    stop_at = time.monotonic() + seconds
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as s:
+
+        async def worker() -> None:
+            while time.monotonic() < stop_at:
+                late = await one_stream(s, url, tokens)
+                if late:
+                    first.append(late[0])
+                    last.append(late[-1])
+                    every.extend(late)
+
+        await asyncio.gather(*(worker() for _ in range(streams)))
+    return {k: np.asarray(v) for k, v in (("first", first), ("last", last), ("every", every))}
+
+
+async def short_requests(url: str, workers: int, seconds: float) -> int:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
+    done = 0
+    stop_at = time.monotonic() + seconds
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as s:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < stop_at:
+                async with s.post(
+                    url + "/v1/chat/completions", json=body, headers={"X-Client-Location": "Paris"}
+                ) as r:
+                    await r.read()
+                    if r.status == 200:
+                        done += 1
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return done
+
+
+def pct(a: np.ndarray) -> str:
+    return f"p50 {np.percentile(a, 50):7.2f}  p99 {np.percentile(a, 99):7.2f}  (n={a.size})"
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--tokens", type=int, default=100)
+    ap.add_argument("--short-workers", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args()
+
+    site_port, router_port = free_port(), free_port()
+    site_url, router_url = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{router_port}"
+    tmp = Path(tempfile.mkdtemp(prefix="georoute-bench-"))
+    topo = tmp / "bench.toml"
+    topo.write_text(
+        f'[[sites]]\nname = "bench"\nplace = "Dublin"\nhardware = "h100-sxm"\nmodel = "{MODEL}"\n'
+        f'url = "{site_url}"\n\n[router]\npolicy = "nearest"\nsimulate_network = false\n'
+        "max_in_flight_per_site = 100000\nmax_in_flight_total = 100000\n"
+    )
+    exe = [sys.executable, "-m", "georoute"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    site = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+        [
+            *exe,
+            "site",
+            "--name",
+            "bench",
+            "--place",
+            "Dublin",
+            "--hardware",
+            "h100-sxm",
+            "--model",
+            MODEL,
+            "--port",
+            str(site_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    router = subprocess.Popen(  # noqa: ASYNC220
+        [
+            *exe,
+            "router",
+            "--config",
+            str(topo),
+            "--port",
+            str(router_port),
+            "--db",
+            str(tmp / "bench.db"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_ready(site_url + "/health")
+        await wait_ready(router_url + "/health")
+        await stream_load(router_url, 8, 1.0, 10)  # warm both paths
+        await stream_load(site_url, 8, 1.0, 10)
+        print(
+            f"# {args.streams} concurrent streams, {args.tokens} tokens each, {args.seconds:g} s "
+            f"per path; lateness = chunk arrival - site's scheduled time (ms)"
+        )
+        # Alternate short rounds so both paths see the same (shared, noisy) machine.
+        runs: dict[str, list[dict[str, np.ndarray]]] = {"direct": [], "router": []}
+        cpu_streams = 0.0
+        for _ in range(args.rounds):
+            runs["direct"].append(
+                await stream_load(site_url, args.streams, args.seconds / args.rounds, args.tokens)
+            )
+            cpu0 = cpu_seconds(router.pid)
+            runs["router"].append(
+                await stream_load(router_url, args.streams, args.seconds / args.rounds, args.tokens)
+            )
+            cpu_streams += cpu_seconds(router.pid) - cpu0
+        direct, routed = (
+            {k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")}
+            for path in ("direct", "router")
+        )
+        for key, label in (
+            ("first", "first chunk (TTFT)"),
+            ("last", "last chunk (E2E)"),
+            ("every", "every chunk"),
+        ):
+            d, r = direct[key], routed[key]
+            print(f"{label:<20} direct {pct(d)}")
+            print(f"{'':<20} router {pct(r)}")
+            print(
+                f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
+                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
+            )
+        per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
+        print(
+            f"router CPU in the routed rounds: {cpu_streams:.2f} s for {routed['last'].size} "
+            f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
+            "request handling included)"
+        )
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared machine)")
+
+        os.sched_setaffinity(router.pid, {0})
+        cpu0 = cpu_seconds(router.pid)
+        t0 = time.monotonic()
+        done = await short_requests(router_url, args.short_workers, args.seconds)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(router.pid) - cpu0
+        print(
+            f"short non-streamed requests through the router (pinned to CPU 0, "
+            f"{args.short_workers} clients): {done / wall:.0f} req/s; "
+            f"router CPU {cpu:.2f} s -> {done / cpu:.0f} req per router CPU-second"
+        )
+    finally:
+        for proc in (router, site):
+            proc.terminate()
+        for proc in (router, site):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
