@@ -10,16 +10,8 @@ from router.traffic import ClientGroup
 from sites.engine_api import RequestResult
 
 
-def ok_row(
-    req: SimRequest, res: RequestResult, site: str, policy: str, group: ClientGroup
-) -> dict[str, Any]:
-    """A served request. Client-side times add the network legs to the site's:
-    TTFT = handshake + up (+ failed attempts) + queue + prefill + down."""
-    down_ms = req.net_down_ms
-    first_at = res.first_token_at
-    ttft_ms = None if first_at is None else (first_at - req.at_s) * 1000.0 + down_ms
-    queue_ms = res.queue_s * 1000.0
-    prefill_ms = None if res.ttft_s is None else (res.ttft_s - res.queue_s) * 1000.0
+def _identity(req: SimRequest, site: str | None, policy: str, group: ClientGroup) -> dict[str, Any]:
+    """The columns every row has, whatever became of the request."""
     return {
         "request_id": req.rid,
         "arrived_at": req.at_s,
@@ -30,23 +22,41 @@ def ok_row(
         "site": site,
         "policy": policy,
         "prompt_tokens": req.prompt,
-        "output_tokens": res.output_tokens,
-        "net_up_ms": req.net_up_ms,
-        "net_down_ms": down_ms,
-        "handshake_ms": req.handshake_ms,
-        "router_ms": 0.0,
-        "queue_ms": queue_ms,
-        "prefill_ms": prefill_ms,
-        "decode_ms": None if first_at is None else (res.finished_at - first_at) * 1000.0,
-        "ttft_ms": ttft_ms,
-        "tpot_ms": None if res.tpot_s is None else res.tpot_s * 1000.0,
-        "e2e_ms": (res.finished_at - req.at_s) * 1000.0 + down_ms,
-        "status": "ok",
-        "error": "; ".join(req.errors),
-        "retries": req.attempt,
-        "energy_j": res.energy_j,
-        "cost_usd": res.cost_usd,
     }
+
+
+def ok_row(
+    req: SimRequest, res: RequestResult, site: str, policy: str, group: ClientGroup
+) -> dict[str, Any]:
+    """A served request. Client-side times add the network legs to the site's:
+    TTFT = handshake + up (+ failed attempts) + queue + prefill + down."""
+    down_ms = req.net_down_ms
+    first_at = res.first_token_at
+    ttft_ms = None if first_at is None else (first_at - req.at_s) * 1000.0 + down_ms
+    queue_ms = res.queue_s * 1000.0
+    prefill_ms = None if res.ttft_s is None else (res.ttft_s - res.queue_s) * 1000.0
+    row = _identity(req, site, policy, group)
+    row.update(
+        {
+            "output_tokens": res.output_tokens,
+            "net_up_ms": req.net_up_ms,
+            "net_down_ms": down_ms,
+            "handshake_ms": req.handshake_ms,
+            "router_ms": 0.0,
+            "queue_ms": queue_ms,
+            "prefill_ms": prefill_ms,
+            "decode_ms": None if first_at is None else (res.finished_at - first_at) * 1000.0,
+            "ttft_ms": ttft_ms,
+            "tpot_ms": None if res.tpot_s is None else res.tpot_s * 1000.0,
+            "e2e_ms": (res.finished_at - req.at_s) * 1000.0 + down_ms,
+            "status": "ok",
+            "error": "; ".join(req.errors),
+            "retries": req.attempt,
+            "energy_j": res.energy_j,
+            "cost_usd": res.cost_usd,
+        }
+    )
+    return row
 
 
 def failed_row(
@@ -62,33 +72,27 @@ def failed_row(
 ) -> dict[str, Any]:
     """A request that was rejected, failed on every attempt, or broke mid-stream
     (`result`: what the site had done before it failed)."""
-    row: dict[str, Any] = {
-        "request_id": req.rid,
-        "arrived_at": req.at_s,
-        "client_place": group.place.name,
-        "client_region": group.region,
-        "client_lat": group.place.lat,
-        "client_lon": group.place.lon,
-        "site": site,
-        "policy": policy,
-        "prompt_tokens": req.prompt,
-        "output_tokens": 0,
-        "net_up_ms": req.net_up_ms if site else None,
-        "net_down_ms": req.net_down_ms if site else None,
-        "handshake_ms": req.handshake_ms,
-        "router_ms": 0.0,
-        "queue_ms": None,
-        "prefill_ms": None,
-        "decode_ms": None,
-        "ttft_ms": None,
-        "tpot_ms": None,
-        "e2e_ms": e2e_ms,
-        "status": status,
-        "error": error,
-        "retries": max(req.attempt - (1 if status == "failed" and site else 0), 0),
-        "energy_j": None,
-        "cost_usd": None,
-    }
+    row = _identity(req, site, policy, group)
+    row.update(
+        {
+            "output_tokens": 0,
+            "net_up_ms": req.net_up_ms if site else None,
+            "net_down_ms": req.net_down_ms if site else None,
+            "handshake_ms": req.handshake_ms,
+            "router_ms": 0.0,
+            "queue_ms": None,
+            "prefill_ms": None,
+            "decode_ms": None,
+            "ttft_ms": None,
+            "tpot_ms": None,
+            "e2e_ms": e2e_ms,
+            "status": status,
+            "error": error,
+            "retries": max(req.attempt - (1 if status == "failed" and site else 0), 0),
+            "energy_j": None,
+            "cost_usd": None,
+        }
+    )
     if result is not None:
         first_at = result.first_token_at
         row["output_tokens"] = result.output_tokens

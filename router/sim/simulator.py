@@ -511,9 +511,12 @@ class Simulation:
                     busy = any(s.inflight for s in self.sites)
                     if arrivals_left or self.pending or busy:
                         self.push((tick_n + 1) * tick_s, _TICK, tick_n + 1)
-                    if self.progress is not None and at / duration >= next_progress:
-                        self.progress(min(at / duration, 1.0))
-                        next_progress = math.floor(at / duration * 100 + 1) / 100
+                    done = at / duration
+                    if self.max_requests:
+                        done = max(done, self.n_requests / self.max_requests)
+                    if self.progress is not None and done >= next_progress:
+                        self.progress(min(done, 1.0))
+                        next_progress = math.floor(done * 100 + 1) / 100
                 else:
                     self.script(payload, at)
                 continue
