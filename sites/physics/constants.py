@@ -108,7 +108,7 @@ SEGMENT_TIME_TOLERANCE = 0.01
 #: hop into the next stage). Fit: the Groq rows' per-token time / layers (README:
 #: 42-67 us/layer): LPU-03 (Llama-3.3-70B, 280 tok/s -> 44.6 us), LPU-07 (250 -> 50),
 #: LPU-08 (Llama-2-70B 300 -> 41.7), LPU-10 (Llama-2-7B 750 -> 41.7).
-LPU_LAYER_S = 44e-6
+LPU_LAYER_S = 43e-6
 
 #: Extra time per MoE layer (expert dispatch and combine across chips: two more hops
 #: and the gate). Fit: LPU-09 (Mixtral 480 tok/s -> 65 us/layer, 32 MoE layers).
@@ -119,7 +119,7 @@ LPU_MOE_LAYER_EXTRA_S = 20e-6
 LPU_HOP_S = 0.6e-6
 
 #: Fixed per-token time outside the layers (embedding, LM head, sampling, host I/O).
-LPU_TOKEN_OVERHEAD_S = 0.1e-3
+LPU_TOKEN_OVERHEAD_S = 0.0
 
 #: Achieved fraction of the chip's peak in prefill (long streams of tokens keep the
 #: MXM busy; deterministic scheduling). Assumption: no published Groq prefill data.
