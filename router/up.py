@@ -206,9 +206,10 @@ def _announce(
         out(f"  results {opts.db_path} (run {run_id})")
     if os.environ.get(ADMIN_TOKEN_ENV):
         out(f"  admin token: ${ADMIN_TOKEN_ENV}")
+        out(f"  dashboard: georoute dash --router {router_url}")
     else:
-        out(f"  admin token: {token}  (set ${ADMIN_TOKEN_ENV} to choose it)")
-    out(f"  dashboard: georoute dash --router {router_url}")
+        out(f"  admin token: {token} (generated; set ${ADMIN_TOKEN_ENV} to choose it)")
+        out(f"  dashboard: georoute dash --router {router_url} --token {token}")
     out("Ctrl-C to stop.")
 
 
