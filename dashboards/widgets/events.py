@@ -44,7 +44,9 @@ class EventLog(RichLog):
             self._order.append(key)
             if len(self._order) > 1000:
                 self._seen.discard(self._order.popleft())
-            self.write(event_line(event))
+            line = event_line(event)
+            # An explicit width: the log would otherwise crop to its size at write time.
+            self.write(line, width=max(line.cell_len, self.scrollable_content_region.width))
             added += 1
         self.count += added
         return added

@@ -40,7 +40,7 @@ class LiveTable(DataTable[Cell]):
             return
         for key, cells in rows:
             for (col, _), value in zip(columns, cells, strict=True):
-                self.update_cell(key, col, value)
+                self.update_cell(key, col, value, update_width=True)
 
     def current_row_key(self) -> str | None:
         if not self._rows or not (0 <= self.cursor_row < len(self._rows)):
