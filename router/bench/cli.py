@@ -65,6 +65,16 @@ def register(sub: Any) -> None:
     limit.add_argument(
         "--duration", type=_positive_float, metavar="S", help="shorten the scenario to S seconds"
     )
+    run.add_argument(
+        "--no-residency",
+        action="store_true",
+        help="counterfactual: drop the scenario's data-residency rules (same traffic)",
+    )
+    run.add_argument(
+        "--no-events",
+        action="store_true",
+        help="counterfactual: drop the scenario's scripted failures (same traffic)",
+    )
     run.add_argument("--json", action="store_true", help="print the reports as one JSON object")
     run.add_argument("--plot", metavar="FILE.png", help="also write E2E CDFs and breakdown bars")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -108,6 +108,8 @@ def run_command(args: argparse.Namespace) -> int:
         router_url=args.router,
         max_requests=args.requests,
         duration_s=args.duration,
+        no_residency=args.no_residency,
+        no_events=args.no_events,
         progress=not args.quiet and not args.json,
     )
     try:

@@ -42,6 +42,17 @@ def with_duration(scenario: Scenario, duration_s: float) -> Scenario:
     return replace(scenario, duration_s=min(duration_s, scenario.duration_s))
 
 
+def without_residency(scenario: Scenario) -> Scenario:
+    """The counterfactual of a residency scenario: the same traffic, no constraint."""
+    routing = replace(scenario.routing, residency=())
+    return replace(scenario, name=f"{scenario.name} (no residency)", routing=routing)
+
+
+def without_events(scenario: Scenario) -> Scenario:
+    """The counterfactual of an outage scenario: the same traffic, nothing fails."""
+    return replace(scenario, name=f"{scenario.name} (no events)", events=())
+
+
 def slo_dict(scenario: Scenario) -> dict[str, float | None]:
     return {k: getattr(scenario.slo, k) for k in ("ttft_ms", "tpot_ms", "e2e_ms")}
 
@@ -56,6 +67,8 @@ def phases_dict(scenario: Scenario) -> list[dict[str, Any]]:
     phases: list[dict[str, Any]] = []
     start = 0.0
     for event in sorted(scenario.events, key=lambda e: e.at_s):
+        if event.at_s >= scenario.duration_s:
+            break  # the run is over before this event
         if event.at_s > start:
             phases.append(_phase(start, event.at_s, down))
             start = event.at_s

@@ -54,6 +54,8 @@ class BenchOptions:
     router_url: str | None = None
     max_requests: int | None = None
     duration_s: float | None = None
+    no_residency: bool = False  # counterfactual: drop the scenario's residency rules
+    no_events: bool = False  # counterfactual: drop the scenario's scripted events
     progress: bool = True
 
 
@@ -100,6 +102,10 @@ def run_bench(opts: BenchOptions, console: Console | None = None) -> list[RunOut
     scenario = facts.load(opts.scenario)
     if opts.duration_s is not None:
         scenario = facts.with_duration(scenario, opts.duration_s)
+    if opts.no_residency:
+        scenario = facts.without_residency(scenario)
+    if opts.no_events:
+        scenario = facts.without_events(scenario)
     seed = scenario.seed if opts.seed is None else opts.seed
     if opts.mode == "sim":
         policies = opts.policies or (scenario.routing.policy,)

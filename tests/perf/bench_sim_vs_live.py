@@ -9,7 +9,7 @@ the live client ever fell behind its schedule (if it did, the machine could not 
 the load and the comparison says more about this machine than about the models).
 
     .venv/bin/python tests/perf/bench_sim_vs_live.py [--scenario NAME] [--duration 60]
-        [--policy fastest] [--seed 1] [--json]
+        [--policy fastest] [--seed 1] [--rate 20] [--json]
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from router.bench.agreement import compare_modes
 from router.bench.facts import with_duration
 from router.scenarios import load_scenario
+from router.traffic import PoissonArrivals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--policy", default=None, help="default: the scenario's")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="Poisson rate override (rps) so this machine can carry the live "
+        "run (default 20; 0 keeps the scenario's)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     scenario = with_duration(load_scenario(args.scenario), args.duration)
+    if args.rate > 0:
+        if not isinstance(scenario.traffic.arrivals, PoissonArrivals):
+            parser.error("--rate applies to Poisson scenarios only; use --rate 0")
+        arrivals = PoissonArrivals(rate_rps=args.rate)
+        scenario = replace(scenario, traffic=replace(scenario.traffic, arrivals=arrivals))
     policy = args.policy or scenario.routing.policy
     result = asyncio.run(compare_modes(scenario, policy=policy, seed=args.seed))
     if args.json:

@@ -42,6 +42,8 @@ def test_outage_phases_follow_the_events():
     assert "riyadh-1 failed" in phases[1]["name"]
     assert "all sites up" in phases[0]["name"]
     assert facts.phases_dict(load_scenario("eu-asia-baseline")) == []
+    cut = facts.phases_dict(facts.with_duration(load_scenario("riyadh-outage"), 300.0))
+    assert [(p["start_s"], p["end_s"]) for p in cut] == [(0, 200), (200, 300)]
 
 
 def test_live_and_sim_share_the_request_stream():
@@ -70,20 +72,46 @@ def test_shortened_scenario_and_slos():
 # ---- sim runs through the CLI ----
 
 
+SMALL = """
+name = "small"
+duration_s = 30.0
+seed = 1
+[[sites]]
+name = "riyadh-1"
+place = "Riyadh"
+hardware = "groq-lpu"
+model = "llama-3.3-70b"
+[[sites]]
+name = "ireland"
+place = "Dublin"
+hardware = "h200"
+model = "llama-3.3-70b"
+devices = 2
+tp = 2
+[[clients]]
+place = "Paris"
+weight = 1
+region = "europe"
+[[clients]]
+place = "Singapore"
+weight = 1
+region = "asia"
+[arrivals]
+process = "poisson"
+rate_rps = 10.0
+[routing]
+policy = "fastest"
+[slo]
+e2e_ms = 20000.0
+"""
+
+
 def _run_json(capsys, tmp_path, *extra):
     import json
 
-    argv = [
-        "bench",
-        "run",
-        "eu-asia-baseline",
-        "--duration",
-        "20",
-        "--db",
-        str(tmp_path / "b.db"),
-        "--json",
-        *extra,
-    ]
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    argv = ["bench", "run", str(scenario), "--db", str(tmp_path / "b.db"), "--json", *extra]
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)["runs"]
 
@@ -108,7 +136,7 @@ def test_policies_side_by_side_on_the_same_traffic(tmp_path, capsys):
     runs = _run_json(capsys, tmp_path, "--policy", "fastest", "--policy", "nearest")
     assert [r["run"]["policy"] for r in runs] == ["fastest", "nearest"]
     assert runs[0]["overall"]["requests"] == runs[1]["overall"]["requests"]
-    # nearest keeps Europe on the near GPU site; fastest sends it to the LPU hub
+    # nearest keeps Paris on the near GPU site; fastest sends it to the LPU hub
     europe = {
         r["run"]["policy"]: next(g for g in r["regions"] if g["name"] == "europe") for r in runs
     }
@@ -125,7 +153,7 @@ def test_policies_side_by_side_on_the_same_traffic(tmp_path, capsys):
             samples = store.db.execute(
                 "select count(distinct site) from site_samples where run_id = ?", [rid]
             ).fetchone()[0]
-            assert samples == 4
+            assert samples == 2
     finally:
         store.close()
 
@@ -152,7 +180,16 @@ def test_requests_limit_and_text_report(tmp_path, capsys):
 def test_outage_report_shows_each_phase(tmp_path, capsys):
     import json
 
-    argv = ["bench", "run", "riyadh-outage", "--db", str(tmp_path / "o.db"), "--json"]
+    argv = [
+        "bench",
+        "run",
+        "riyadh-outage",
+        "--db",
+        str(tmp_path / "o.db"),
+        "--json",
+        "--duration",
+        "300",
+    ]
     assert main(argv) == 0
     (rep,) = json.loads(capsys.readouterr().out)["runs"]
     phases = {p["phase"].split(": ")[1]: p for p in rep["phases"]}
@@ -161,3 +198,51 @@ def test_outage_report_shows_each_phase(tmp_path, capsys):
     # while riyadh-1 is down nobody is served there (requests caught mid-outage aside)
     for region in during["regions"]:
         assert region["share"].get("riyadh-1", 0.0) < 0.05
+
+
+def test_residency_cost_by_counterfactual_on_the_same_traffic(tmp_path, capsys):
+    import json
+
+    db = str(tmp_path / "s.db")
+    runs = {}
+    for extra in ([], ["--no-residency"]):
+        assert (
+            main(["bench", "run", "sovereign-eu", "--duration", "30", "--db", db, "--json", *extra])
+            == 0
+        )
+        (rep,) = json.loads(capsys.readouterr().out)["runs"]
+        runs["free" if extra else "eu"] = rep
+    assert runs["free"]["run"]["scenario"] == "sovereign-eu (no residency)"
+    assert runs["eu"]["overall"]["requests"] == runs["free"]["overall"]["requests"]
+    cities = {k: {c["name"]: c for c in r["cities"]} for k, r in runs.items()}
+    # Paris (EU) may only use ireland under residency; London (GB) is unconstrained
+    assert cities["eu"]["Paris (europe)"]["share"] == {"ireland": 1.0}
+    assert cities["free"]["Paris (europe)"]["share"].get("ireland", 0.0) < 1.0
+    assert cities["eu"]["London (europe)"]["share"].get("ireland", 0.0) < 1.0
+    a, b = runs["free"]["run"]["id"], runs["eu"]["run"]["id"]
+    assert main(["bench", "compare", a, b, "--db", db, "--json"]) == 0
+    deltas = json.loads(capsys.readouterr().out)["deltas"]
+    paris = next(
+        d for d in deltas if d["slice"] == "city:Paris (europe)" and d["metric"] == "E2E p50 ms"
+    )
+    assert paris["delta"] is not None
+
+
+def test_outage_counterfactual_has_no_phases(tmp_path, capsys):
+    import json
+
+    argv = [
+        "bench",
+        "run",
+        "riyadh-outage",
+        "--no-events",
+        "--duration",
+        "30",
+        "--db",
+        str(tmp_path / "n.db"),
+        "--json",
+    ]
+    assert main(argv) == 0
+    (rep,) = json.loads(capsys.readouterr().out)["runs"]
+    assert rep["phases"] == []
+    assert rep["run"]["scenario"] == "riyadh-outage (no events)"
