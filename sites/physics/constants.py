@@ -4,7 +4,7 @@ Hardware peaks live in `sites.catalog.hardware` (published figures). The numbers
 turn peaks into achieved rates and add the overheads a plain roofline misses. Each is
 global (per hardware family, precision class or framework), never per measurement
 row; the fit notes say which published rows constrain it. See sites/physics/README.md
-for the table and the fitting procedure.
+for the table.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class FrameworkProfile:
 FRAMEWORKS: dict[Framework, FrameworkProfile] = {
     # vLLM V1 defaults on H100-class GPUs: max_num_seqs 256, chunked prefill with
     # max_num_batched_tokens 8192 (vllm/engine/arg_utils.py usage-context defaults).
-    # Overheads fitted on the vLLM CI latency rows (GPU-VLLM-02/04: batch 8 decode).
+    # Overheads fitted on the vLLM CI latency rows (GPU-VLLM-02/04: batch 8 decode);
+    # layer_overhead_s on every c=1 decode row (~30 us/layer above the bandwidth time).
     "vllm": FrameworkProfile(
         name="vllm",
         iteration_overhead_s=1.2e-3,
@@ -118,7 +119,8 @@ LPU_MOE_LAYER_EXTRA_S = 20e-6
 #: end to end across 10,440 TSPs; one hop is well under a microsecond of that).
 LPU_HOP_S = 0.6e-6
 
-#: Fixed per-token time outside the layers (embedding, LM head, sampling, host I/O).
+#: Fixed per-token time outside the layers (embedding, LM head, sampling). The fit over
+#: the Groq rows leaves nothing for it beyond the per-layer time, so it is zero.
 LPU_TOKEN_OVERHEAD_S = 0.0
 
 #: Achieved fraction of the chip's peak in prefill (long streams of tokens keep the
