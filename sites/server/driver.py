@@ -1,11 +1,24 @@
 """The real-clock engine loop: an engine simulator paced by the wall clock.
 
-One `SiteDriver` per site runs a task on the event loop that sleeps until the
-engine's next event, runs every iteration that starts by then (`advance`), and hands
-each request's `TokenStream` its token runs (simulated timestamps, known one
-iteration ahead because a token is stamped at the end of the iteration that makes
-it). Each HTTP handler pulls chunks from its own stream, which sleeps until the
-wall-clock time of the chunk's last token.
+One `SiteDriver` per site runs a task on the event loop that advances the engine
+(`advance(until)`) and hands each request's `TokenStream` its token runs (simulated
+timestamps; a token is stamped at the end of the iteration that makes it, so it is
+known at least one iteration ahead). Each HTTP handler pulls chunks from its own
+stream, which sleeps until the wall-clock time of the chunk's last token.
+
+When to advance, and how far (`Pacing.horizon_s`, signed):
+- Continuous batching (GPUs), horizon = -grace: an iteration is committed `grace` (5 ms,
+  at most a third of the last iteration) after it starts, when the loop wakes at the
+  next iteration boundary plus grace (the earliest time any open stream runs out of
+  known tokens, or the engine's next event; for an idle engine, the first arrival).
+  A request that arrives within that grace is given the boundary as its arrival, so
+  it joins that iteration as it would on a real server whose scheduler is still
+  preparing the step. This is what lets a closed-loop client, which needs a
+  millisecond or two to answer the last token with its next request, see the same
+  schedule as `georoute predict`, where the next request arrives at that instant.
+- Static schedules (LPUs), horizon = +lookahead: a flight's whole timeline is fixed
+  when it is admitted, so the loop runs `lookahead` ahead and wakes when the earliest
+  stream has less than half of it left: a wake every lookahead/2, not every token.
 
 Engine time and wall time are tied by a `TimeMap`: identical until a `slow` fault
 stretches it (factor F: one engine second takes F wall seconds) or a `hang` freezes
@@ -46,7 +59,8 @@ from sites.engine_api import Engine, EngineRequest, RequestResult, StepReport, T
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHUNKS_PER_S = 4000.0
-DEFAULT_LOOKAHEAD_S = 0.001
+DEFAULT_GRACE_S = 0.005  # continuous batching: commit an iteration up to 5 ms after it starts
+DEFAULT_LOOKAHEAD_S = 0.05  # static schedules: keep 25-50 ms of tokens known
 DEFAULT_EARLY_S = 0.0005
 
 
@@ -122,6 +136,7 @@ class TokenStream:
         self._driver = driver
         self._runs: deque[TokenRun] = deque()
         self._known = 0  # tokens whose timestamps are known
+        self.known_until_e = math.inf  # engine time of the last known token
         self._next = 0  # next token to hand out
         self._waiter: asyncio.Future[None] | None = None
 
@@ -142,6 +157,7 @@ class TokenStream:
             TokenRun(run.request_id, self._known, count, run.at(skip), run.interval_s)
         )
         self._known += count
+        self.known_until_e = self._runs[-1].last_at
         self._wake()
 
     def _finish(self, result: RequestResult) -> None:
@@ -268,18 +284,26 @@ class TokenStream:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pacing:
-    """Driver knobs: the site's chunk budget (coalescing), how far ahead of the wall
-    clock iterations are run, and how early a due chunk may be released."""
+    """Driver knobs: the site's chunk budget (coalescing), how far past the wall clock
+    the engine is advanced (negative: a grace behind it), and how early a due chunk
+    may be released."""
 
     max_chunks_per_s: float = DEFAULT_MAX_CHUNKS_PER_S
-    lookahead_s: float = DEFAULT_LOOKAHEAD_S
+    horizon_s: float = -DEFAULT_GRACE_S
     early_s: float = DEFAULT_EARLY_S
 
     def __post_init__(self) -> None:
         if not self.max_chunks_per_s > 0:
             raise ValueError("max_chunks_per_s must be positive")
-        if self.lookahead_s < 0 or self.early_s < 0:
-            raise ValueError("lookahead_s and early_s must not be negative")
+        if self.early_s < 0:
+            raise ValueError("early_s must not be negative")
+
+    @classmethod
+    def for_hardware_kind(cls, kind: str, **overrides: float) -> Pacing:
+        """Defaults per engine family: a grace for continuous batching, a lookahead
+        for the LPU's static pipeline schedules."""
+        horizon = DEFAULT_LOOKAHEAD_S if kind == "lpu" else -DEFAULT_GRACE_S
+        return cls(**{"horizon_s": horizon, **overrides})
 
 
 class SiteDriver:
@@ -298,10 +322,11 @@ class SiteDriver:
         self.clock = clock
         self.time = TimeMap()
         self.max_chunks_per_s = pacing.max_chunks_per_s
-        self.lookahead_s = pacing.lookahead_s
+        self.horizon_s = pacing.horizon_s
         self.early_s = pacing.early_s
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
+        self._iteration_s = math.inf  # the engine's latest iteration (token gap)
         self._on_failure = on_failure
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Future[None] | None = None
@@ -333,7 +358,7 @@ class SiteDriver:
                 request_id=request_id,
                 prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens,
-                arrived_at=self.time.to_engine(now),
+                arrived_at=self._arrival_e(self.time.to_engine(now)),
             )
         )
         stream = TokenStream(
@@ -406,19 +431,64 @@ class SiteDriver:
             if timer is not None:
                 timer.cancel()
 
+    def _boundary_e(self) -> float | None:
+        """The next iteration boundary the loop has not committed: the earliest time an
+        open stream runs out of known tokens."""
+        need = math.inf
+        for stream in self.streams.values():
+            if stream._known < stream.output_tokens and stream.known_until_e < need:
+                need = stream.known_until_e
+        return need if need < math.inf else None
+
+    def _arrival_e(self, now_e: float) -> float:
+        """The engine arrival time of a request arriving now: the uncommitted boundary
+        if it passed less than the grace ago (see the module docstring), else now."""
+        if self.horizon_s >= 0:
+            return now_e
+        grace = self._grace_s()
+        # the earliest uncommitted iteration start: where open streams run out of
+        # tokens, or the engine's next event (an idle engine: the first arrival)
+        for start in sorted(
+            t for t in (self._boundary_e(), self.engine.next_event_at()) if t is not None
+        ):
+            if 0.0 <= now_e - start <= grace:
+                return start
+        return now_e
+
+    def _grace_s(self) -> float:
+        """The commit delay for continuous batching: the configured grace, but at most
+        a third of the last iteration, so an iteration's tokens (stamped at its end)
+        are always known well before they are due."""
+        return min(-self.horizon_s, self._iteration_s / 3.0)
+
+    def _next_wake_e(self) -> float | None:
+        """Engine time at which the loop should advance the engine next."""
+        times = [t for t in (self.engine.next_event_at(), self._boundary_e()) if t is not None]
+        if not times:
+            return None
+        h = self.horizon_s
+        return min(times) + (-h / 2.0 if h > 0 else self._grace_s())
+
+    def _until_e(self, now_e: float) -> float:
+        """How far to advance: a lookahead past now, or a grace behind it (plus a
+        microsecond, so that waking exactly at start + grace runs that iteration)."""
+        h = self.horizon_s
+        return now_e + h if h > 0 else now_e - self._grace_s() + 1e-6
+
     async def _run(self) -> None:
         try:
             while True:
-                next_at = self.engine.next_event_at()
-                if next_at is None:
+                wake_e = self._next_wake_e()
+                if wake_e is None:
                     await self._sleep(None)
                     continue
-                wait_s = self.time.to_wall(next_at) - self.lookahead_s - self.clock.now()
+                wait_s = self.time.to_wall(wake_e) - self.clock.now()
                 if wait_s > 0:
                     await self._sleep(None if math.isinf(wait_s) else wait_s)
                     continue
-                until = self.time.to_engine(self.clock.now() + self.lookahead_s)
-                self._dispatch(self.engine.advance(until))
+                self._dispatch(
+                    self.engine.advance(self._until_e(self.time.to_engine(self.clock.now())))
+                )
                 # let the writers whose tokens just became due run before the next step
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
@@ -435,6 +505,8 @@ class SiteDriver:
     def _dispatch(self, report: StepReport) -> None:
         streams = self.streams
         for run in report.tokens:
+            if run.interval_s > 0:
+                self._iteration_s = run.interval_s
             stream = streams.get(run.request_id)
             if stream is not None:
                 stream._push(run)

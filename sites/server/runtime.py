@@ -41,6 +41,13 @@ def served_model(site: SiteConfig) -> ServedModel:
     return ServedModel(id=site.model, max_context=get_model(site.model).max_context)
 
 
+def default_pacing(site: SiteConfig) -> Pacing:
+    """The driver defaults for the site's engine family (LPU or GPU)."""
+    from sites.catalog import get_hardware
+
+    return Pacing.for_hardware_kind(get_hardware(site.hardware).kind)
+
+
 def cost_scale(site: SiteConfig) -> CostScale:
     if site.price_per_device_hour is None and site.power_w is None:
         return CostScale()
@@ -76,7 +83,7 @@ class SiteRuntime:
         self.served = served_model(site)
         self.scale = cost_scale(site)
         self.state = SiteState()
-        self.driver = SiteDriver(engine, self.clock, pacing=pacing)
+        self.driver = SiteDriver(engine, self.clock, pacing=pacing or default_pacing(site))
         self.metrics = SiteMetrics(site.name, engine.load, lambda: len(self.driver.streams))
         self.created = int(time.time())
         self._ids = itertools.count(1)
