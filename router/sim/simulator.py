@@ -97,6 +97,22 @@ def default_deps() -> SimDeps:
     )
 
 
+def _memo_by_identity(fn: Callable[[Any, Any], float]) -> Callable[[Any, Any], float]:
+    """Cache a pair function by the objects' identity: the simulator hands policies the
+    same place objects for the whole run, and hashing a frozen Place on every call
+    costs more than the lookup."""
+    cache: dict[tuple[int, int], float] = {}
+
+    def memo(a: Any, b: Any) -> float:
+        key = (id(a), id(b))
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = fn(a, b)
+        return value
+
+    return memo
+
+
 class Simulation:
     """One run of a scenario under one policy and seed."""
 
@@ -127,7 +143,7 @@ class Simulation:
         self.ctx = RoutingContext(
             network=deps.network,
             estimate_latency=deps.estimate_latency,
-            distance_km=deps.distance_km,
+            distance_km=_memo_by_identity(deps.distance_km),
             residency=routing.residency,
             latency_ceiling_ms=routing.latency_ceiling_ms,
         )
@@ -257,7 +273,7 @@ class Simulation:
             new_connection=req.new_conn,
             request_id=req.rid,
         )
-        decision = self.policy.decide(route, tuple(s.view() for s in self.sites), self.ctx)
+        decision = self.policy.decide(route, tuple([s.view() for s in self.sites]), self.ctx)
         ranked = tuple(self.site_index[n] for n in decision.ranked[: self.max_attempts])
         if not ranked:
             reasons = ", ".join(f"{n}: {r}" for n, r in decision.excluded) or "no sites"

@@ -16,13 +16,79 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import heapq
 import pstats
 import resource
 import sys
 import time
 
 from router.scenarios import load_scenario
-from router.sim import Simulation, default_deps
+from router.sim import SimDeps, Simulation, default_deps
+from sites.engine_api import EngineLoad, EngineRequest, LatencyEstimate, RequestResult, StepReport
+
+
+class StubEngine:
+    """Constant-cost stand-in for an engine (no queueing: 100 ms TTFT, 10 ms TPOT), to
+    measure the simulator harness and the policies without the engines' physics."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self._due: list[tuple[float, str, RequestResult]] = []
+        self._now = 0.0
+
+    def submit(self, r: EngineRequest) -> None:
+        first = r.arrived_at + 0.1
+        end = first + 0.01 * (r.output_tokens - 1)
+        res = RequestResult(
+            request_id=r.request_id,
+            prompt_tokens=r.prompt_tokens,
+            output_tokens=r.output_tokens,
+            arrived_at=r.arrived_at,
+            first_scheduled_at=r.arrived_at,
+            first_token_at=first,
+            finished_at=end,
+            queue_s=0.0,
+            ttft_s=0.1,
+            tpot_s=0.01,
+            energy_j=1.0,
+            cost_usd=1e-6,
+        )
+        heapq.heappush(self._due, (end, r.request_id, res))
+
+    def cancel(self, request_id: str, at: float) -> RequestResult | None:
+        return None
+
+    def next_event_at(self) -> float | None:
+        return self._due[0][0] if self._due else None
+
+    def advance(self, until: float, *, record_tokens: bool = True) -> StepReport:
+        done = []
+        while self._due and self._due[0][0] < until:
+            done.append(heapq.heappop(self._due)[2])
+        self._now = max(self._now, until)
+        return StepReport(now=self._now, finished=done)
+
+    def load(self) -> EngineLoad:
+        n = len(self._due)
+        return EngineLoad(
+            at=self._now,
+            queued=0,
+            running=n,
+            max_running=max(n, 256),
+            queued_prompt_tokens=0,
+            kv_used_fraction=0.0,
+            tokens_per_s=0.0,
+        )
+
+
+def _stub_deps() -> SimDeps:
+    real = default_deps()
+    estimate = LatencyEstimate(queue_s=0.0, ttft_s=0.1, tpot_s=0.01)
+    return dataclasses.replace(
+        real,
+        build_engine=StubEngine,
+        estimate_latency=lambda spec, load, prompt, output: estimate,
+    )
 
 
 def _scenario(name: str, requests: int):
@@ -31,13 +97,16 @@ def _scenario(name: str, requests: int):
     return dataclasses.replace(scn, duration_s=max(scn.duration_s, requests / 20.0))
 
 
+STUB = False
+
+
 def _run(name: str, policy: str, requests: int, *, regret: bool = True, on_rows=None):
     scn = _scenario(name, requests)
     sim = Simulation(
         scn,
         policy=policy or scn.routing.policy,
         seed=1,
-        deps=default_deps(),
+        deps=_stub_deps() if STUB else default_deps(),
         on_rows=on_rows or (lambda rows: None),
         max_requests=requests,
         regret=regret,
@@ -51,7 +120,8 @@ def speed(args: argparse.Namespace) -> None:
         r = _run(args.scenario, args.policy, n, regret=not args.no_regret)
         results.append(r)
         print(
-            f"{args.scenario} policy={r.policy} regret={'off' if args.no_regret else 'on'}: "
+            f"{args.scenario} policy={r.policy} regret={'off' if args.no_regret else 'on'}"
+            f"{' STUB engines' if STUB else ''}: "
             f"{r.requests:,} requests, {r.sim_duration_s:,.0f} s simulated, "
             f"cpu {r.cpu_s:.2f} s, wall {r.wall_s:.2f} s -> "
             f"{r.requests / r.cpu_s:,.0f} simulated requests per CPU-second"
@@ -141,8 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=50_000)
     p.add_argument("--no-regret", action="store_true", help="skip the hindsight scoring")
     p.add_argument("--profile", action="store_true")
+    p.add_argument(
+        "--stub-engines",
+        action="store_true",
+        help="constant-cost engines and estimates: the harness and policies alone",
+    )
     p.add_argument("--memory", type=int, default=0, metavar="N", help="RSS over N requests")
     args = p.parse_args(argv)
+    global STUB
+    STUB = args.stub_engines
     if args.profile:
         profile(args)
     elif args.memory:
