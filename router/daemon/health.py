@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from router.daemon.keys import ROUTER, SESSION
+from router.daemon.keys import RECORDER, ROUTER, SESSION
+from router.daemon.recorder import Recorder
 from router.daemon.state import LiveSite, RouterState
 from router.stats_schema import Health
 
@@ -89,20 +91,47 @@ async def poll_once(state: RouterState, session: aiohttp.ClientSession, timeout_
     await asyncio.gather(*(check_site(state, session, s, timeout_s) for s in state.sites.values()))
 
 
+def samples(state: RouterState, at: float) -> list[dict[str, Any]]:
+    """One `site_samples` row per site (Unix time `at`)."""
+    now = time.monotonic()
+    return [
+        {
+            "at": at,
+            "site": s.name,
+            "healthy": int(s.health(now) == "healthy"),
+            "in_flight": s.in_flight,
+            "queued": s.queued,
+            "running": s.running,
+            "kv_used_fraction": s.kv_used_fraction,
+            "tokens_per_s": s.tokens_per_s,
+        }
+        for s in state.sites.values()
+    ]
+
+
 async def poll_forever(
-    state: RouterState, session: aiohttp.ClientSession, interval_s: float, timeout_s: float
+    state: RouterState,
+    session: aiohttp.ClientSession,
+    interval_s: float,
+    timeout_s: float,
+    recorder: Recorder | None = None,
 ) -> None:
-    """Poll every `interval_s` (the app polled once already before serving)."""
+    """Poll every `interval_s` (the app polled once already before serving) and record
+    a sample of every site after each poll."""
     while True:
         await asyncio.sleep(interval_s)
         await poll_once(state, session, min(timeout_s, interval_s))
+        if recorder is not None:
+            recorder.add_samples(samples(state, time.time()))
 
 
 def health_ctx(interval_s: float, timeout_s: float) -> Any:
     """cleanup_ctx entry running the poller for the app's lifetime."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(poll_forever(app[ROUTER], app[SESSION], interval_s, timeout_s))
+        task = asyncio.create_task(
+            poll_forever(app[ROUTER], app[SESSION], interval_s, timeout_s, app[RECORDER])
+        )
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

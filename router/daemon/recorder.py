@@ -25,6 +25,7 @@ class Recorder:
         self.run_id = ""
         self.written = 0
         self._rows: list[dict[str, Any]] = []
+        self._samples: list[dict[str, Any]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="georoute-recorder")
         self._store: ResultsStore | None = None
         self._task: asyncio.Task[None] | None = None
@@ -54,8 +55,17 @@ class Recorder:
         row["run_id"] = self.run_id
         self._rows.append(row)
 
+    def add_samples(self, rows: list[dict[str, Any]]) -> None:
+        """Per-site health/load samples (one per site per health poll)."""
+        for row in rows:
+            row["run_id"] = self.run_id
+        self._samples.extend(rows)
+
     async def flush(self) -> int:
         batch, self._rows = self._rows, []
+        samples, self._samples = self._samples, []
+        if self._store is not None and samples:
+            await self._call(self._store.add_site_samples, samples)
         if batch and self._store is not None:
             await self._call(self._store.add_requests, batch)
         self.written += len(batch)

@@ -75,6 +75,10 @@ async def test_hung_site_fails_over_and_returns_after_restore(tmp_path):
     assert store.run(run_id)["requests"] == sent
     assert all(r["status"] == "ok" for r in rows)
     assert sum(r["retries"] for r in rows) == 3
+    samples = list(store.db["site_samples"].rows_where("run_id = ?", [run_id]))
+    ireland = [s["healthy"] for s in samples if s["site"] == "ireland"]
+    assert 0 in ireland  # the hang shows in the per-site samples
+    assert ireland[-1] == 1  # and the restore
     store.close()
 
 
