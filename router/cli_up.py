@@ -30,6 +30,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="start sites and router only (send your own requests)",
     )
+    up.add_argument(
+        "--dash",
+        action="store_true",
+        help="show the terminal dashboard (georoute dash) in front instead of status lines; "
+        "quitting it (q) stops everything",
+    )
     up.set_defaults(func=_up)
 
     router = sub.add_parser(
@@ -94,6 +100,7 @@ def _options(args: argparse.Namespace) -> Any:
         traffic=not getattr(args, "no_traffic", True),
         rate_rps=rate,
         duration_s=args.duration,
+        dash=bool(getattr(args, "dash", False)),
     )
     return config, opts
 

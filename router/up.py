@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ class UpOptions:
     duration_s: float | None = None
     status_every_s: float = 5.0
     drain_timeout_s: float = 120.0
+    dash: bool = False  # run `georoute dash` in front (see run_dashboard)
 
 
 def _fmt_s(ms: float | None) -> str:
@@ -159,7 +161,10 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
                 )
             )
 
-        await _wait(stop, opts, status)
+        if opts.dash:  # `up --dash` (issue 7): the dashboard in front instead of status lines
+            await run_dashboard(url, token, stop=stop, duration_s=opts.duration_s)
+        else:
+            await _wait(stop, opts, status)
         out("stopping: no new requests; waiting for open ones ...")
         if generator is not None:
             await generator.stop(opts.drain_timeout_s)
@@ -247,3 +252,49 @@ async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) 
         return 0
     finally:
         _remove_signal_handlers()
+
+
+# ---- `georoute up --dash` (issue 7) -------------------------------------------------
+
+
+async def run_dashboard(
+    router_url: str,
+    token: str | None,
+    *,
+    stop: asyncio.Event | None = None,
+    duration_s: float | None = None,
+    extra_args: tuple[str, ...] = (),
+    terminate_timeout_s: float = 5.0,
+) -> int:
+    """Run `georoute dash --router URL` on this terminal until it quits, `stop` is set
+    or `duration_s` passes; returns its exit status.
+
+    A child process rather than the Textual app in this event loop: drawing a large
+    screen takes tens of milliseconds, which would delay the sites' token pacing and the
+    router's proxying, i.e. the very latencies on display. Going through the CLI also
+    keeps `router/` free of imports from `dashboards/`. The token travels in the
+    environment, not on the command line (which `ps` shows); SIGTERM quits it cleanly.
+    """
+    env = dict(os.environ)
+    if token:
+        env[ADMIN_TOKEN_ENV] = token
+    cmd = [sys.executable, "-m", "georoute", "dash", "--router", router_url, *extra_args]
+    proc = await asyncio.create_subprocess_exec(*cmd, env=env)
+    waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(proc.wait())}
+    if stop is not None:
+        waiters.add(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), terminate_timeout_s)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+    return int(proc.returncode or 0)

@@ -1,14 +1,13 @@
-"""`georoute dash` flags, and the dashboard as a child process (`up --dash`, --screenshot)."""
+"""`georoute dash` flags, and the dashboard as `up --dash` runs it (a child process)."""
 
 import asyncio
-import sys
 
 import pytest
 from dash_fakes import FakeRouter
 from test_dash_sources import make_router_app
 
-from dashboards.launch import dash_command, run_dashboard_process
 from georoute.cli import main
+from router.up import run_dashboard
 
 
 @pytest.mark.parametrize(
@@ -42,19 +41,13 @@ def test_unknown_run_names_the_run_flag(tmp_path, capsys):
     assert "--run: no run 'nope'" in capsys.readouterr().err
 
 
-def test_dash_command_runs_this_python():
-    cmd = dash_command("http://127.0.0.1:9", ["--size", "80x24"])
-    assert cmd[:4] == [sys.executable, "-m", "georoute", "dash"]
-    assert cmd[4:] == ["--router", "http://127.0.0.1:9", "--size", "80x24"]
-
-
 async def test_child_dashboard_saves_a_screenshot_of_a_router(aiohttp_server, tmp_path):
     server = await aiohttp_server(make_router_app(FakeRouter()))
     out = tmp_path / "dash.svg"
-    status = await run_dashboard_process(
+    status = await run_dashboard(
         str(server.make_url("")).rstrip("/"),
         "s3cret",
-        extra_args=["--screenshot", str(out), "--after", "1.5", "--size", "100x30"],
+        extra_args=("--screenshot", str(out), "--after", "1.5", "--size", "100x30"),
         duration_s=120,
     )
     assert status == 0
@@ -68,11 +61,11 @@ async def test_stop_ends_the_child_dashboard(unused_tcp_port, tmp_path):
     stop = asyncio.Event()
     out = tmp_path / "never.svg"
     task = asyncio.ensure_future(
-        run_dashboard_process(
+        run_dashboard(
             f"http://127.0.0.1:{unused_tcp_port}",
             None,
             stop=stop,
-            extra_args=["--screenshot", str(out), "--after", "300"],
+            extra_args=("--screenshot", str(out), "--after", "300"),
         )
     )
     await asyncio.sleep(1.0)
