@@ -38,28 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from sites.engine_api import PRECISIONS, DeploymentSpec, Framework, Precision
+from sites.catalog import HARDWARE, MODELS
+from sites.engine_api import (
+    PRECISIONS,
+    CatalogError,
+    DeploymentError,
+    DeploymentSpec,
+    Framework,
+    Precision,
+)
 
 FRAMEWORKS: tuple[Framework, ...] = get_args(Framework)
-
-# Catalog ids from DESIGN.md, used only until the catalog module is importable
-# (then `known_hardware()` / `known_models()` read the catalog itself).
-_DESIGN_HARDWARE = ("groq-lpu", "a100-80gb", "h100-sxm", "h200", "b200")
-_DESIGN_MODELS = (
-    "llama-2-7b",
-    "llama-2-70b",
-    "llama-3.1-8b",
-    "llama-3.1-70b",
-    "llama-3.3-70b",
-    "llama-3.1-405b",
-    "mixtral-8x7b",
-    "llama-4-scout",
-    "llama-4-maverick",
-    "gpt-oss-20b",
-    "gpt-oss-120b",
-    "gpt-j-6b",
-    "mistral-7b",
-)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -129,24 +118,13 @@ class SiteConfig:
 
 
 def known_hardware() -> tuple[str, ...]:
-    """Hardware ids from the catalog (DESIGN.md's list until the catalog exists)."""
-    return _catalog_ids("HARDWARE", _DESIGN_HARDWARE)
+    """Hardware ids of the catalog."""
+    return tuple(HARDWARE)
 
 
 def known_models() -> tuple[str, ...]:
-    """Model ids from the catalog (DESIGN.md's list until the catalog exists)."""
-    return _catalog_ids("MODELS", _DESIGN_MODELS)
-
-
-def _catalog_ids(attr: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
-    try:
-        from sites import catalog  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return fallback
-    table = getattr(catalog, attr, None)
-    if isinstance(table, Mapping) and table:
-        return tuple(str(k) for k in table)
-    return fallback
+    """Model ids of the catalog."""
+    return tuple(MODELS)
 
 
 def check_keys(table: Mapping[str, object], allowed: Iterable[str], where: str, file: str) -> None:
@@ -261,8 +239,27 @@ def parse_sites(raw_sites: Any, *, file: str) -> list[SiteConfig]:
                 f"duplicate site name {site.name!r} (also sites[{seen[site.name]}])",
             )
         seen[site.name] = i
+        check_deployment(site, where=f"sites[{i}]", file=file)
         sites.append(site)
     return sites
+
+
+def check_deployment(site: SiteConfig, *, where: str, file: str) -> None:
+    """Fail at load time, naming the key, when the deployment cannot exist (the model
+    does not fit the devices, tp does not divide them...)."""
+    from sites.engines import resolve_deployment
+
+    try:
+        resolve_deployment(site.deployment())
+    except (DeploymentError, CatalogError) as exc:
+        message = str(exc)
+        if "--tp" in message or "tensor parallelism" in message:
+            key = "tp"
+        elif site.devices is not None:
+            key = "devices"
+        else:
+            key = "model"
+        raise ConfigError(file, _join(where, key), message.replace("--", "")) from exc
 
 
 def load_topology(path: str | Path) -> list[SiteConfig]:

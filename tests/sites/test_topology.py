@@ -159,3 +159,22 @@ def test_find_site() -> None:
     assert find_site(sites, "b", file="t.toml").name == "b"
     with pytest.raises(ConfigError, match="no site named 'c'; sites: a, b"):
         find_site(sites, "c", file="t.toml")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "fragment"),
+    [
+        (
+            {"hardware": "h100-sxm", "model": "llama-3.1-405b", "devices": 1},
+            "sites[0].devices",
+            "would hold it",
+        ),
+        ({"hardware": "h100-sxm", "devices": 4, "tp": 3}, "sites[0].tp", "not a multiple of tp 3"),
+        ({"devices": 10}, "sites[0].devices", "chips would hold it"),
+    ],
+)
+def test_impossible_deployments_fail_at_load(change: dict, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_sites([{**BASE, **change}], file="t.toml")
+    assert info.value.key == key
+    assert fragment in str(info.value)
