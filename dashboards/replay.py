@@ -44,6 +44,7 @@ class SiteInfo:
     place: str
     lat: float
     lon: float
+    max_running: int | None = None  # the config's max_num_seqs, when it gives one
 
 
 def sites_from_config(config: Mapping[str, Any], seen: Sequence[str]) -> list[SiteInfo]:
@@ -77,6 +78,7 @@ def sites_from_config(config: Mapping[str, Any], seen: Sequence[str]) -> list[Si
                 place=place,
                 lat=lat,
                 lon=lon,
+                max_running=_positive_int(item.get("max_num_seqs")),
             )
         )
     known = {s.name for s in out}
@@ -95,6 +97,10 @@ def sites_from_config(config: Mapping[str, Any], seen: Sequence[str]) -> list[Si
                 )
             )
     return out
+
+
+def _positive_int(value: object) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
 
 
 class ReplayTimeline:
@@ -189,7 +195,7 @@ class ReplayTimeline:
                     in_flight=int(sample.get("in_flight") or 0) if sample else 0,
                     queued=int(sample.get("queued") or 0) if sample else 0,
                     running=running,
-                    max_running=max(running, 1),
+                    max_running=info.max_running or 1,
                 )
             )
         return states
@@ -207,7 +213,7 @@ class ReplayTimeline:
         if upto:
             policy = str(self.rows[upto - 1].get("policy") or policy)
         events = self.events[: bisect.bisect_right(self._event_at, t)]
-        return self._stats.snapshot(
+        stats = self._stats.snapshot(
             now=t,
             sites=self._site_states(t),
             policy=policy,
@@ -215,6 +221,10 @@ class ReplayTimeline:
             uptime_s=t - self.start_at,
             events=events,
         )
+        for site, info in zip(stats["sites"], self.sites, strict=True):
+            if info.max_running is None:  # not recorded: shown as unknown, not as 100%
+                site["utilisation"] = float("nan")
+        return stats
 
 
 def load_timeline(db_path: Path, run_id: str | None) -> tuple[str, ReplayTimeline]:

@@ -1,6 +1,7 @@
 """Replay: rebuild router snapshots from a recorded run, with pause, seek and speed."""
 
 import asyncio
+import math
 
 import pytest
 
@@ -10,7 +11,13 @@ from router.store import REQUEST_COLUMNS, ResultsStore
 
 START = 1000.0
 SITES = [
-    {"name": "riyadh-1", "place": "Riyadh", "hardware": "groq-lpu", "model": "llama-3.3-70b"},
+    {
+        "name": "riyadh-1",
+        "place": "Riyadh",
+        "hardware": "groq-lpu",
+        "model": "llama-3.3-70b",
+        "max_num_seqs": 4,
+    },
     {"name": "ireland", "place": "Dublin", "hardware": "h200", "model": "llama-3.3-70b"},
 ]
 
@@ -87,6 +94,8 @@ def test_timeline_rebuilds_what_the_router_would_have_shown(tmp_path):
     sites = {s["name"]: s for s in early["sites"]}
     assert sites["riyadh-1"]["share"] == 1.0
     assert sites["riyadh-1"]["health"] == "healthy"
+    assert sites["riyadh-1"]["utilisation"] == 0.25  # running 1 of max_num_seqs 4
+    assert math.isnan(sites["ireland"]["utilisation"])  # no max_num_seqs recorded: unknown
     assert (sites["riyadh-1"]["lat"], sites["ireland"]["place"]) == (
         pytest.approx(24.71, abs=0.1),
         "Dublin",
