@@ -108,7 +108,7 @@ async def proxy(request: web.Request, path: str) -> web.StreamResponse:
     except asyncio.CancelledError:
         _fail(flow, "cancelled", "request cancelled (client gone or shutdown)")
         raise
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+    except ConnectionResetError as exc:
         _fail(flow, "cancelled", f"client disconnected: {exc}")
         raise
     finally:
@@ -252,6 +252,7 @@ async def _attempts(
             else 0.0
         )
         site.in_flight += 1  # counted from the decision on, so the per-site bound holds
+        flow.row["site"] = name  # the site tried last, also for failed or cancelled rows
         try:
             wait_ms = up_ms + (flow.handshake_ms if attempt == 0 else 0.0)
             if wait_ms:
@@ -481,6 +482,12 @@ async def _stream(
             if flow.t_first_write is None:
                 flow.t_first_write = now
             flow.t_last_write = now
+    except ConnectionResetError as exc:  # the client went away mid-stream
+        if pump is not None:
+            pump.cancel()
+        flow.row["site"] = site.name
+        flow.row["status"], flow.row["error"] = "cancelled", f"client disconnected: {exc}"[:500]
+        return out
     except BaseException:
         if pump is not None:
             pump.cancel()

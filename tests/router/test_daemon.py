@@ -169,8 +169,38 @@ async def test_stats_events_metrics_and_models():
 async def test_network_simulation_off_adds_no_legs():
     async with cluster(policy="nearest", simulate_network=False) as c:
         client = c.client("Tokyo")
-        e2e_ms, b, _ = await stream_once(client, max_tokens=30)
+        _, b, _ = await stream_once(client, max_tokens=30)
         assert (b["handshake_ms"], b["net_up_ms"], b["net_down_ms"]) == (0.0, 0.0, 0.0)
         assert b["site"] == "riyadh-1"
         assert b["decode_ms"] > 0
         await client.close()
+
+
+async def test_client_disconnect_mid_stream_is_recorded_and_frees_the_site(tmp_path):
+    db = tmp_path / "gone.db"
+    async with cluster(policy="nearest", db_path=db) as c:
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 3000,
+            "stream": True,
+        }
+        async with aiohttp.ClientSession() as s:
+            resp = await s.post(
+                c.router_url + CHAT, json=body, headers={"X-Client-Location": "Paris"}
+            )
+            assert resp.status == 200
+            await resp.content.readline()
+            await resp.content.readline()
+            resp.close()  # the client goes away mid-stream
+        await until(lambda: c.state.in_flight == 0)
+        ireland = c.site_apps["ireland"]
+        from sites.server.keys import RUNTIME
+
+        await until(lambda: ireland[RUNTIME].engine.load().running == 0)
+        run_id = c.run_id
+    store = ResultsStore(db)
+    (row,) = store.requests(run_id)
+    assert row["status"] == "cancelled"
+    assert row["site"] == "ireland"
+    store.close()

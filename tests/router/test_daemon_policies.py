@@ -12,6 +12,9 @@ import pytest
 from routerkit import BREAKDOWN_KEYS, cluster, stream_once
 
 from router.geo import resolve_place
+from router.policies import ResidencyRule
+
+EU_ONLY = (ResidencyRule(clients=frozenset({"EU"}), allowed=frozenset({"EU"})),)
 
 # (policy, place, max_tokens, {site: {field: value}} load/price overrides, settings, expected)
 CASES = [
@@ -24,6 +27,10 @@ CASES = [
     ("fastest", "Paris", 3, {}, {}, "ireland"),
     # 300 tokens: ~1.5 ms/token on the LPU vs ~4 ms/token on the H100 outweighs 60 ms of RTT.
     ("fastest", "Paris", 300, {}, {}, "riyadh-1"),
+    # EU data stays in the EU: Paris goes to Dublin even where Riyadh would be faster;
+    # Tokyo is not covered by the rule.
+    ("fastest", "Paris", 300, {}, {"residency": EU_ONLY}, "ireland"),
+    ("fastest", "Tokyo", 300, {}, {"residency": EU_ONLY}, "riyadh-1"),
     # ...unless Riyadh has a long queue.
     ("fastest", "Paris", 300, {"riyadh-1": {"queued": 5000}}, {}, "ireland"),
     (
