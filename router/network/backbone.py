@@ -42,7 +42,8 @@ class Backbone:
     hub_lat: Array
     hub_lon: Array
     hub_cost_ms: Array  # (H, H) shortest hub-to-hub RTT incl. hub_ms per extra hub
-    attach_stretch: Array  # (Z, H) stretch to attach a zone to a hub, inf if not attached
+    gateways: npt.NDArray[np.intp]  # (Z, G) each zone's gateway hubs (padded by repetition)
+    gateway_stretch: Array  # (Z, G) stretch of the leg to each gateway
     direct_stretch: Array  # (Z, Z) stretch of the direct path, inf if none
 
     @classmethod
@@ -62,10 +63,13 @@ class Backbone:
             cost[i, j] = cost[j, i] = min(cost[i, j], km * _MS_PER_KM_RTT + params.hub_ms)
         for k in range(n_hubs):  # Floyd–Warshall on a dozen nodes
             cost = np.minimum(cost, cost[:, k : k + 1] + cost[k : k + 1, :])
-        attach = np.full((n_zones, n_hubs), np.inf)
+        width = max(len(hubs) for hubs in ATTACH.values())
+        gateways = np.zeros((n_zones, width), dtype=np.intp)
+        gateway_stretch = np.zeros((n_zones, width))
         for zone, hubs in ATTACH.items():
-            for code, kind in hubs:
-                attach[ZONE_INDEX[zone], HUB_INDEX[code]] = stretch[kind]
+            padded = [*hubs, *[hubs[0]] * (width - len(hubs))]  # repeats are harmless in a min
+            gateways[ZONE_INDEX[zone]] = [HUB_INDEX[code] for code, _ in padded]
+            gateway_stretch[ZONE_INDEX[zone]] = [stretch[kind] for _, kind in padded]
         direct = np.full((n_zones, n_zones), np.inf)
         for zone in ZONES:
             direct[ZONE_INDEX[zone], ZONE_INDEX[zone]] = stretch[ZONE_KIND[zone]]
@@ -74,50 +78,46 @@ class Backbone:
             direct[ZONE_INDEX[a], ZONE_INDEX[b]] = direct[ZONE_INDEX[b], ZONE_INDEX[a]] = stretch[
                 kind
             ]
-        return cls(params, hub_lat, hub_lon, cost, attach, direct)
+        return cls(params, hub_lat, hub_lon, cost, gateways, gateway_stretch, direct)
 
-    def _attach_ms(self, lat: Array, lon: Array, zones: npt.NDArray[np.intp]) -> Array:
-        gc = haversine_km(lat[:, None], lon[:, None], self.hub_lat[None, :], self.hub_lon[None, :])
-        out: Array = gc * self.attach_stretch[zones] * _MS_PER_KM_RTT
+    def _points(
+        self, lat: npt.ArrayLike, lon: npt.ArrayLike
+    ) -> tuple[Array, Array, npt.NDArray[np.intp], npt.NDArray[np.intp], Array]:
+        """Coordinates as 1-d arrays, their zones, their gateway hubs (N, G) and the
+        RTT of the leg to each gateway (N, G)."""
+        la = np.atleast_1d(np.asarray(lat, np.float64))
+        lo = np.atleast_1d(np.asarray(lon, np.float64))
+        zones = zone_index_of(la, lo)
+        gw = self.gateways[zones]
+        gc = haversine_km(la[:, None], lo[:, None], self.hub_lat[gw], self.hub_lon[gw])
+        attach: Array = gc * self.gateway_stretch[zones] * _MS_PER_KM_RTT
+        return la, lo, zones, gw, attach
+
+    def _total(self, direct: Array, via: Array) -> Array:
+        out: Array = self.params.path_overhead_ms + np.minimum(direct, via + self.params.hub_ms)
         return out
 
     def rtt_pairs_ms(
         self, lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
     ) -> Array:
         """Median backbone RTT (ms) element-wise: pair i joins point 1[i] and point 2[i]."""
-        la1, lo1 = (
-            np.atleast_1d(np.asarray(lat1, np.float64)),
-            np.atleast_1d(np.asarray(lon1, np.float64)),
-        )
-        la2, lo2 = (
-            np.atleast_1d(np.asarray(lat2, np.float64)),
-            np.atleast_1d(np.asarray(lon2, np.float64)),
-        )
-        z1, z2 = zone_index_of(la1, lo1), zone_index_of(la2, lo2)
-        a1, a2 = self._attach_ms(la1, lo1, z1), self._attach_ms(la2, lo2, z2)
-        via = np.min(a1[:, :, None] + self.hub_cost_ms[None, :, :] + a2[:, None, :], axis=(1, 2))
-        gc = haversine_km(la1, lo1, la2, lo2)
-        direct = gc * self.direct_stretch[z1, z2] * _MS_PER_KM_RTT
-        out: Array = self.params.path_overhead_ms + np.minimum(direct, via + self.params.hub_ms)
-        return out
+        la1, lo1, z1, g1, a1 = self._points(lat1, lon1)
+        la2, lo2, z2, g2, a2 = self._points(lat2, lon2)
+        hub_to_hub = self.hub_cost_ms[g1[:, :, None], g2[:, None, :]]  # (N, G, G)
+        via = np.min(a1[:, :, None] + hub_to_hub + a2[:, None, :], axis=(1, 2))
+        direct = haversine_km(la1, lo1, la2, lo2) * self.direct_stretch[z1, z2] * _MS_PER_KM_RTT
+        return self._total(direct, via)
 
     def rtt_ms(
         self, lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
     ) -> Array:
         """Median backbone RTT (ms), (N,) x (M,) coordinates -> (N, M)."""
-        la1, lo1 = (
-            np.atleast_1d(np.asarray(lat1, np.float64)),
-            np.atleast_1d(np.asarray(lon1, np.float64)),
-        )
-        la2, lo2 = (
-            np.atleast_1d(np.asarray(lat2, np.float64)),
-            np.atleast_1d(np.asarray(lon2, np.float64)),
-        )
-        z1, z2 = zone_index_of(la1, lo1), zone_index_of(la2, lo2)
-        a1, a2 = self._attach_ms(la1, lo1, z1), self._attach_ms(la2, lo2, z2)
-        to_hub = np.min(a1[:, :, None] + self.hub_cost_ms[None, :, :], axis=1)  # (N, H)
-        via: Array = np.min(to_hub[:, None, :] + a2[None, :, :], axis=2)  # (N, M)
+        la1, lo1, z1, g1, a1 = self._points(lat1, lon1)
+        la2, lo2, z2, g2, a2 = self._points(lat2, lon2)
+        # Sites are few: first the cost from every hub to each site (H, M) ...
+        hub_to_site = np.min(self.hub_cost_ms[:, g2] + a2[None, :, :], axis=2)
+        # ... then each place's best gateway (N, G, M) -> (N, M).
+        via = np.min(a1[:, :, None] + hub_to_site[g1], axis=1)
         gc = haversine_km(la1[:, None], lo1[:, None], la2[None, :], lo2[None, :])
         direct = gc * self.direct_stretch[z1[:, None], z2[None, :]] * _MS_PER_KM_RTT
-        out: Array = self.params.path_overhead_ms + np.minimum(direct, via + self.params.hub_ms)
-        return out
+        return self._total(direct, via)

@@ -18,6 +18,7 @@ from router.network.physics import FIBER_KM_PER_MS
 from router.network.variability import ShiftedLogNormal
 
 Array = npt.NDArray[np.float64]
+MAX_CACHED_PAIRS = 100_000  # per cache; cleared when full (a cache miss costs ~0.1 ms)
 
 
 class NetworkModel:
@@ -67,6 +68,8 @@ class NetworkModel:
         if hit is None:
             med = float(self._backbone.rtt_ms(key[0], key[1], key[2], key[3])[0, 0])
             hit = (med, float(self.p95_from_median_ms(med)))
+            if len(self._pair) >= MAX_CACHED_PAIRS:  # clients at arbitrary lat,lon: stay bounded
+                self._pair.clear()
             self._pair[key] = hit
         return hit
 
@@ -93,6 +96,8 @@ class NetworkModel:
             dist = ShiftedLogNormal.from_quantiles(
                 floor_ms=floor, median_ms=med / 2.0, p95_ms=p95 / 2.0
             )
+            if len(self._dist) >= MAX_CACHED_PAIRS:
+                self._dist.clear()
             self._dist[key] = self._dist[(b.lat, b.lon, a.lat, a.lon)] = dist
         return dist
 
