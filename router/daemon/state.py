@@ -21,21 +21,6 @@ from sites.engine_api import DeploymentSpec
 from sites.topology import SiteConfig
 
 
-class PlaceT(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def lat(self) -> float: ...
-    @property
-    def lon(self) -> float: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def country(self) -> str: ...
-    @property
-    def eu(self) -> bool: ...
-
-
 class NetworkSampler(Protocol):
     """The parts of router.network.NetworkModel the data path uses."""
 
