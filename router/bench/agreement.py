@@ -19,9 +19,21 @@ import numpy as np
 
 from router.bench.facts import model_of
 from router.bench.live import LiveConfig, drive
-from router.bench.local import local_system
+from router.bench.local import local_system, local_system_process
 from router.scenarios import Scenario, stream_rng
 from router.scenarios.model import STREAM_CONNECTIONS
+
+COMPONENTS = (
+    "handshake_ms",
+    "net_up_ms",
+    "router_ms",
+    "queue_ms",
+    "prefill_ms",
+    "ttft_ms",
+    "decode_ms",
+    "net_down_ms",
+    "e2e_ms",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +59,9 @@ class Agreement:
     paired_e2e_ratio_p50: float  # median over requests of live E2E / sim E2E
     same_site_fraction: float  # requests both modes sent to the same site
     max_lateness_ms: float  # how far behind schedule the live client ever sent
+    # where live differs: median over paired requests of live - sim, per breakdown leg
+    component_diff_ms: dict[str, float]
+    new_connection_fraction: dict[str, float]  # {"sim": f, "live": f}: handshakes paid
 
 
 def _figures(rows: list[dict[str, Any]], wall_s: float) -> ModeFigures:
@@ -77,12 +92,18 @@ def run_sim(
 
 
 async def run_live(
-    scenario: Scenario, *, policy: str, seed: int, max_requests: int | None
+    scenario: Scenario,
+    *,
+    policy: str,
+    seed: int,
+    max_requests: int | None,
+    separate_process: bool = False,
 ) -> tuple[list[dict[str, Any]], float, float]:
     requests = scenario.requests(seed)
     if max_requests is not None:
         requests = itertools.islice(requests, max_requests)
-    async with local_system(scenario, policy=policy, seed=seed) as system:
+    start = local_system_process if separate_process else local_system
+    async with start(scenario, policy=policy, seed=seed) as system:
         cfg = LiveConfig(
             router_url=system.router_url,
             model=model_of(scenario),
@@ -94,18 +115,29 @@ async def run_live(
 
 
 async def compare_modes(
-    scenario: Scenario, *, policy: str, seed: int, max_requests: int | None = None
+    scenario: Scenario,
+    *,
+    policy: str,
+    seed: int,
+    max_requests: int | None = None,
+    separate_process: bool = False,
 ) -> Agreement:
-    """Run both modes and compare them (the sim runs in a thread: it is CPU-bound)."""
+    """Run both modes and compare them (the sim runs in a thread: it is CPU-bound).
+    `separate_process` runs the live sites and router in a child process."""
     sim_rows, sim_wall = await asyncio.to_thread(
         run_sim, scenario, policy=policy, seed=seed, max_requests=max_requests
     )
     live_rows, live_wall, lateness = await run_live(
-        scenario, policy=policy, seed=seed, max_requests=max_requests
+        scenario,
+        policy=policy,
+        seed=seed,
+        max_requests=max_requests,
+        separate_process=separate_process,
     )
     sim, live = _figures(sim_rows, sim_wall), _figures(live_rows, live_wall)
     by_id = {r["request_id"]: r for r in sim_rows}
     ratios, same = [], 0
+    diffs: dict[str, list[float]] = {k: [] for k in COMPONENTS}
     for r in live_rows:
         s = by_id.get(r["request_id"])
         if s is None:
@@ -113,6 +145,8 @@ async def compare_modes(
         same += s["site"] == r["site"]
         if r["status"] == "ok" and s["status"] == "ok" and s["e2e_ms"]:
             ratios.append(r["e2e_ms"] / s["e2e_ms"])
+            for k in COMPONENTS:
+                diffs[k].append(float(r[k] or 0.0) - float(s[k] or 0.0))
     return Agreement(
         scenario=scenario.name,
         policy=policy,
@@ -124,4 +158,16 @@ async def compare_modes(
         paired_e2e_ratio_p50=round(float(np.median(ratios)), 4) if ratios else float("nan"),
         same_site_fraction=round(same / len(live_rows), 4) if live_rows else 0.0,
         max_lateness_ms=round(lateness, 2),
+        component_diff_ms={
+            k: round(float(np.median(v)), 2) if v else float("nan") for k, v in diffs.items()
+        },
+        new_connection_fraction={
+            "sim": _handshake_fraction(sim_rows),
+            "live": _handshake_fraction(live_rows),
+        },
     )
+
+
+def _handshake_fraction(rows: list[dict[str, Any]]) -> float:
+    ok = [r for r in rows if r["status"] == "ok"]
+    return round(sum(1 for r in ok if (r["handshake_ms"] or 0) > 0) / len(ok), 4) if ok else 0.0

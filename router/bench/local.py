@@ -8,10 +8,14 @@ benchmark use it to compare the two modes on the same scenario and seed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import multiprocessing
+import queue
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -80,3 +84,44 @@ async def local_system(
         )
         url = await _serve(router, stack)
         yield LocalSystem(router_url=url, site_urls=site_urls)
+
+
+def _serve_in_child(scenario: Scenario, policy: str, seed: int, urls: Any, stop: Any) -> None:
+    """Child process body: run the system until the parent sets `stop`."""
+
+    async def main() -> None:
+        async with local_system(scenario, policy=policy, seed=seed) as system:
+            urls.put(system.router_url)
+            await asyncio.to_thread(stop.wait)  # a multiprocessing Event: block off the loop
+
+    asyncio.run(main())
+
+
+@contextlib.asynccontextmanager
+async def local_system_process(
+    scenario: Scenario, *, policy: str, seed: int, start_timeout_s: float = 60.0
+) -> AsyncIterator[LocalSystem]:
+    """`local_system` in a child process, so the sites and router do not share a core
+    (and an event loop) with the client that measures them."""
+    ctx = multiprocessing.get_context("spawn")
+    urls = ctx.Queue()
+    stop = ctx.Event()
+    child = ctx.Process(
+        target=_serve_in_child, args=(scenario, policy, seed, urls, stop), daemon=True
+    )
+    child.start()
+    try:
+        try:
+            url = await asyncio.to_thread(urls.get, True, start_timeout_s)
+        except queue.Empty:
+            raise RuntimeError(
+                f"the local sites and router did not start within {start_timeout_s:g} s "
+                f"(child exit code {child.exitcode})"
+            ) from None
+        yield LocalSystem(router_url=url, site_urls={})
+    finally:
+        stop.set()
+        await asyncio.to_thread(child.join, 30.0)
+        if child.is_alive():
+            child.terminate()
+            await asyncio.to_thread(child.join, 5.0)

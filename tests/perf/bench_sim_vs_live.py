@@ -9,7 +9,8 @@ the live client ever fell behind its schedule (if it did, the machine could not 
 the load and the comparison says more about this machine than about the models).
 
     .venv/bin/python tests/perf/bench_sim_vs_live.py [--scenario NAME] [--duration 60]
-        [--policy fastest] [--seed 1] [--rate 20] [--json]
+        [--policy fastest] [--seed 1] [--rate 20] [--connection-reuse P]
+        [--separate-process] [--json]
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         help="Poisson rate override (rps) so this machine can carry the live "
         "run (default 20; 0 keeps the scenario's)",
     )
+    parser.add_argument(
+        "--connection-reuse",
+        type=float,
+        default=None,
+        help="override the scenario's connection_reuse (0..1)",
+    )
+    parser.add_argument(
+        "--separate-process",
+        action="store_true",
+        help="run the live sites and router in a child process",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     scenario = with_duration(load_scenario(args.scenario), args.duration)
@@ -47,8 +59,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--rate applies to Poisson scenarios only; use --rate 0")
         arrivals = PoissonArrivals(rate_rps=args.rate)
         scenario = replace(scenario, traffic=replace(scenario.traffic, arrivals=arrivals))
+    if args.connection_reuse is not None:
+        network = replace(scenario.network, connection_reuse=args.connection_reuse)
+        scenario = replace(scenario, network=network)
     policy = args.policy or scenario.routing.policy
-    result = asyncio.run(compare_modes(scenario, policy=policy, seed=args.seed))
+    result = asyncio.run(
+        compare_modes(
+            scenario, policy=policy, seed=args.seed, separate_process=args.separate_process
+        )
+    )
     if args.json:
         print(json.dumps(asdict(result), indent=2))
         return 0
@@ -73,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         f"median per-request live/sim E2E ratio: {result.paired_e2e_ratio_p50:.4f}   "
         f"same site chosen: {result.same_site_fraction * 100:.1f}%   "
         f"live client max lateness: {result.max_lateness_ms:.1f} ms"
+    )
+    print(
+        "median live - sim per request (ms): "
+        + "  ".join(
+            f"{k.removesuffix('_ms')} {v:+.1f}" for k, v in result.component_diff_ms.items()
+        )
+    )
+    print(
+        f"new connections (handshake paid): sim {result.new_connection_fraction['sim']:.1%}  "
+        f"live {result.new_connection_fraction['live']:.1%}"
     )
     ok = abs(result.ttft_p50_diff) <= 0.05 and abs(result.e2e_p50_diff) <= 0.05
     print("AGREE within 5%" if ok else "DISAGREE beyond 5%")
