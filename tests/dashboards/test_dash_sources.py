@@ -1,6 +1,7 @@
 """HTTPSource against in-process aiohttp servers: SSE, polling fallback, reconnects, admin."""
 
 import asyncio
+import contextlib
 import json
 
 from aiohttp import web
@@ -165,3 +166,39 @@ def test_error_message_reads_openai_bodies_and_plain_text():
     assert error_message(400, body) == ("bad", "c")
     assert error_message(502, "Bad Gateway") == ("Bad Gateway", None)
     assert error_message(500, "") == ("HTTP 500", None)
+
+
+async def test_router_dying_mid_stream_is_reported(aiohttp_server):
+    fake = FakeRouter()
+
+    async def events(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: " + json.dumps(fake.snapshot()).encode() + b"\n\n")
+        await asyncio.sleep(3600)  # until the server goes away
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v1/router/events", events)
+    server = await aiohttp_server(app)
+    source = HTTPSource(
+        str(server.make_url("/")), poll_interval_s=0.01, max_backoff_s=0.05, read_timeout_s=1.0
+    )
+    stream = source.snapshots()
+    try:
+        first = await asyncio.wait_for(anext(stream), 10)
+        assert first["policy"] == "fastest"
+        assert source.status.state == "live"
+        pending = asyncio.ensure_future(anext(stream))
+        await server.close()
+        for _ in range(500):
+            if source.status.state == "unreachable":
+                break
+            await asyncio.sleep(0.01)
+        assert source.status.state == "unreachable"
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+    finally:
+        await stream.aclose()
+        await source.aclose()
