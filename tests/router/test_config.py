@@ -81,3 +81,16 @@ def test_unreadable_and_invalid_toml(tmp_path):
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[[sites]\n"))
+
+
+def test_the_readme_configuration_reference_parses(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```toml\n[router]")
+    block = readme[start + len("```toml\n") : readme.index("```", start + 7)]
+    riyadh = SITE.replace('"ireland"', '"riyadh-1"').replace('"Dublin"', '"Riyadh"')
+    cfg = load_config(write(tmp_path, SITE + riyadh + block))
+    assert cfg.router.weights == {"riyadh-1": 2.0}
+    assert cfg.router.residency[0].allowed == frozenset({"EU"})
+    assert cfg.clients[0].place == "Paris"
