@@ -59,7 +59,6 @@ DERIVED: Final = (
     ("FJR-BOM", "imewe", "Fujairah, United Arab Emirates", "Mumbai, India"),
     ("BOM-SIN", "seamewe-4", "Mumbai, India", "Tuas, Singapore"),
     ("MAA-SIN", "seamewe-4", "Chennai, India", "Tuas, Singapore"),
-    ("SIN-HKG", "seamewe-3", "Tuas, Singapore", "Deep Water Bay, China"),
 )
 
 

@@ -19,12 +19,12 @@ class NetworkParams:
       (queueing and route changes grow with path length; a floor for short paths).
     """
 
-    land_stretch: float = 1.705
-    sea_stretch: float = 1.248
-    path_overhead_ms: float = 6.51
-    hub_ms: float = 1.49
-    tail_fraction: float = 0.0922
-    tail_ms: float = 0.655
+    land_stretch: float = 1.660
+    sea_stretch: float = 1.238
+    path_overhead_ms: float = 6.87
+    hub_ms: float = 1.91
+    tail_fraction: float = 0.0909
+    tail_ms: float = 0.81
 
     def __post_init__(self) -> None:
         if self.land_stretch < 1.0 or self.sea_stretch < 1.0:

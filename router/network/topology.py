@@ -71,8 +71,10 @@ LINKS: Final = (
     Link(a="FJR", b="BOM", kind="sea", length_km=2055.0, via="SeaMeWe-4 (IMEWE 2,154)"),
     Link(a="BOM", b="SIN", kind="sea", length_km=6305.0, via="SeaMeWe-4 around Sri Lanka"),
     Link(a="MAA", b="SIN", kind="sea", length_km=3083.0, via="SeaMeWe-4"),
-    Link(a="SIN", b="HKG", kind="sea", length_km=3446.0, via="SeaMeWe-3"),
-    # Great circle × stretch (no geometry in the calibration snapshot):
+    # Great circle × stretch (no geometry in the calibration snapshot; for
+    # Singapore–Hong Kong the snapshot's SeaMeWe-3 runs 3,446 km along the coast, but
+    # the newer direct systems it lacks run near the great circle):
+    Link(a="SIN", b="HKG", kind="sea", via="South China Sea systems"),
     Link(a="JED", b="DMM", kind="land", via="Saudi terrestrial backbone"),
     Link(a="BOM", b="MAA", kind="land", via="Indian terrestrial backbone"),
     Link(a="HKG", b="TYO", kind="sea", via="intra-Asia systems"),
