@@ -89,9 +89,12 @@ def _predict(args: argparse.Namespace) -> int:
     from sites.engines import resolve_deployment
 
     r = resolve_deployment(spec)
+    if r.hardware.startswith("groq"):
+        where = f"{r.devices}x {r.hardware} chips (one pipeline, {r.max_num_seqs} sequences)"
+    else:
+        where = f"{r.devices}x {r.hardware} (tp {r.tp}, {r.framework}, max {r.max_num_seqs} seqs)"
     print(
-        f"{r.devices}x {r.hardware} (tp {r.tp}, {r.framework}, max {r.max_num_seqs} seqs) "
-        f"{r.model} {r.precision}: {args.input_tokens} in / {args.output_tokens} out, "
+        f"{where} {r.model} {r.precision}: {args.input_tokens} in / {args.output_tokens} out, "
         f"concurrency {args.concurrency}"
     )
     print(f"  TTFT            {result.ttft_ms:10.1f} ms")

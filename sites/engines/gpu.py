@@ -30,10 +30,11 @@ class GPUEngine:
         for inst in self._instances:
             inst.now = start_at
         self._where: dict[str, GPUInstance] = {}
+        # A lone request must fit the KV cache with the admission watermark to spare.
+        watermark = max(1, deployment.kv_blocks // 100)
         self._max_tokens_per_request = min(
             deployment.model.max_context,
-            (deployment.kv_blocks - len(self._instances[0].running) - 2) * consts.KV_BLOCK_TOKENS
-            - deployment.kv_blocks // 100 * consts.KV_BLOCK_TOKENS,
+            (deployment.kv_blocks - watermark - 2) * consts.KV_BLOCK_TOKENS,
         )
 
     @property
