@@ -60,6 +60,9 @@ def plot_runs(runs: Sequence[tuple[Report, Sequence[Mapping[str, Any]]]], path: 
             )
             if e2e.size:
                 ax.plot(e2e / 1000.0, np.arange(1, e2e.size + 1) / e2e.size, label=_label(report))
+        xs = [x for line in ax.lines for x in line.get_xdata()]
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 50:
+            ax.set_xscale("log")  # a long tail (queueing) would squash the body of the CDF
         ax.set_title(f"E2E CDF, clients in {region}")
         ax.set_xlabel("client-side E2E (s)")
         ax.set_ylabel("fraction of requests")
