@@ -51,11 +51,11 @@ Deployment = GPUDeployment | LPUDeployment
 
 
 def _gpu_kv_tokens(model: ModelSpec, hw: HardwareSpec, spec_precision: str, tp: int) -> float:
+    """KV-cache tokens one tensor-parallel group holds (negative: weights do not fit)."""
     precision = check_precision(spec_precision)
+    weights = weight_footprint_bytes(model, precision) / tp
     per_device_free = (
-        hw.memory_bytes * consts.GPU_MEMORY_UTILIZATION
-        - consts.ACTIVATION_RESERVE_BYTES
-        - weight_footprint_bytes(model, precision) / tp
+        hw.memory_bytes * consts.GPU_MEMORY_UTILIZATION - consts.ACTIVATION_RESERVE_BYTES - weights
     )
     kv_per_token = kv_bytes_per_token_total(model, precision, 0) / min(tp, model.kv_heads)
     return per_device_free / kv_per_token
@@ -84,7 +84,8 @@ def _resolve_gpu(spec: DeploymentSpec, hw: HardwareSpec, model: ModelSpec) -> GP
             devices = tp
         else:
             for n in (1, 2, 4, 8):
-                if _gpu_kv_tokens(model, hw, spec.precision, n) >= MIN_AUTO_KV_TOKENS:
+                kv = _gpu_kv_tokens(model, hw, spec.precision, n)
+                if kv >= MIN_AUTO_KV_TOKENS:
                     devices = n
                     break
             else:

@@ -89,8 +89,10 @@ ROOFLINE_P = 2.0
 #: busbw on H100 NVSwitch ~ 350-370 GB/s of 450). Fit: GPU-TRT09-02 (TP8 prefill).
 LINK_EFFICIENCY = 0.75
 
-#: Fraction of HBM left for weights + KV cache (vLLM gpu_memory_utilization=0.9,
-#: TensorRT-LLM kv_cache_free_gpu_mem_fraction=0.9 of what is left after weights).
+#: Share of all HBM for weights + activations + KV (vLLM gpu_memory_utilization=0.9).
+#: Used for TensorRT-LLM too: its default kv_cache_free_gpu_mem_fraction=0.9 of the
+#: *free* memory would hold ~10% more KV, but the NIM sweep saturates at c~100 with
+#: 5,500-token contexts (GPU-NIM-05/06), which fits this stricter budget.
 GPU_MEMORY_UTILIZATION = 0.90
 
 #: Activation / workspace reserve per GPU (CUDA context, NCCL buffers, activations for
