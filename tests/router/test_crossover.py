@@ -180,7 +180,7 @@ def test_crossover_command_json_is_consistent_with_its_table(capsys):
     ("argv", "needle"),
     [
         (["--from", "Paris", "--sites", "riyadh-1,atlantis"], "'atlantis'"),
-        (["--from", "Nowhereville", "--sites", "riyadh-1,ireland"], "Nowhereville"),
+        (["--from", "91.5,10", "--sites", "riyadh-1,ireland"], "91.5"),
         (
             ["--from", "Paris", "--sites", "riyadh-1,ireland", "--config", "/nonexistent.toml"],
             "--config",
