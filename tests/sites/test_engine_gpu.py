@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sites.engine_api import DeploymentSpec, EngineCapacityError, EngineRequest
 from sites.engines import GPUEngine, build_engine
@@ -206,3 +208,52 @@ def test_segments_track_the_growing_kv_cache_within_tolerance():
                 for k in range(1, 20000))
     simulated = result.finished_at - result.first_token_at
     assert simulated == pytest.approx(exact, rel=0.01)
+
+
+# --- randomised: any workload, any way of calling advance, same answer ------------------
+
+TIGHT = DeploymentSpec(hardware="h100-sxm", model="llama-3.1-70b", precision="fp8",
+                       devices=1, max_num_seqs=6, max_batched_tokens=1024)  # ~10k KV tokens
+
+workloads = st.lists(
+    st.tuples(st.integers(1, 3000), st.integers(1, 1500), st.floats(0.0, 3.0)),
+    min_size=1, max_size=12,
+)
+
+
+def run_workload(spec, items, untils):
+    engine = build_engine(spec)
+    items = sorted(items, key=lambda x: x[2])
+    tokens, results = [], []
+    cuts = sorted(untils)
+    for i, (p, o, a) in enumerate(items):
+        while cuts and cuts[0] < a:
+            rep = engine.advance(cuts.pop(0))
+            tokens += rep.tokens
+            results += rep.finished
+        rep = engine.advance(a)
+        tokens += rep.tokens
+        results += rep.finished
+        engine.submit(req(f"q{i}", p, o, a))
+    for u in [*cuts, 1e7]:
+        rep = engine.advance(u)
+        tokens += rep.tokens
+        results += rep.finished
+    return token_times(tokens), {r.request_id: r for r in results}, items
+
+
+@settings(max_examples=25, deadline=None)
+@given(items=workloads, untils=st.lists(st.floats(0.0, 60.0), max_size=30))
+def test_any_advance_pattern_gives_the_same_tokens_and_every_request_finishes(items, untils):
+    ref_times, ref_results, items = run_workload(TIGHT, items, [])
+    times, results, _ = run_workload(TIGHT, items, untils)
+    assert len(results) == len(items)
+    for i, (_, o, a) in enumerate(items):
+        rid = f"q{i}"
+        r = results[rid]
+        assert r.output_tokens == o
+        assert len(times[rid]) == o
+        assert times[rid][0] > a
+        assert all(y > x for x, y in itertools.pairwise(times[rid]))
+        np.testing.assert_allclose(times[rid], ref_times[rid], rtol=0, atol=1e-9)
+        assert r.preemptions == ref_results[rid].preemptions
