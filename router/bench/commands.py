@@ -67,6 +67,14 @@ def _open_store(path: str, *, must_exist: bool = True) -> Any:
     return ResultsStore(path)
 
 
+def _load_runs(path: str, run_ids: Sequence[str]) -> list[tuple[Report, list[dict[str, Any]]]]:
+    store = _open_store(path)
+    try:
+        return [load_run(store, rid) for rid in run_ids]
+    finally:
+        store.close()
+
+
 def _plot(path: str | None, runs: Sequence[tuple[Report, Sequence[dict[str, Any]]]]) -> None:
     if not path:
         return
@@ -116,22 +124,14 @@ def run_command(args: argparse.Namespace) -> int:
         outcomes = run_bench(opts)
     except BenchError as exc:
         raise CLIError(str(exc)) from None
-    store = _open_store(args.db)
-    try:
-        loaded = [load_run(store, o.run_id) for o in outcomes]
-    finally:
-        store.close()
+    loaded = _load_runs(args.db, [o.run_id for o in outcomes])
     _print_reports([rep for rep, _ in loaded], args.json)
     _plot(args.plot, loaded)
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    store = _open_store(args.db)
-    try:
-        loaded = [load_run(store, rid) for rid in dict.fromkeys(args.run_ids)]
-    finally:
-        store.close()
+    loaded = _load_runs(args.db, list(dict.fromkeys(args.run_ids)))
     _print_reports([rep for rep, _ in loaded], args.json)
     _plot(args.plot, loaded)
     return 0
@@ -141,11 +141,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from router.bench.compare import compare_reports
     from router.bench.render import compare_renderable
 
-    store = _open_store(args.db)
-    try:
-        (a, rows_a), (b, rows_b) = load_run(store, args.run_a), load_run(store, args.run_b)
-    finally:
-        store.close()
+    (a, rows_a), (b, rows_b) = _load_runs(args.db, [args.run_a, args.run_b])
     deltas = compare_reports(a, b)
     if args.json:
         from dataclasses import asdict
