@@ -151,7 +151,6 @@ class DashApp(App[None]):
         self.body.set_class(self.narrow and charts, "-charts")
 
     def watch_display_paused(self, paused: bool) -> None:
-        self.body.set_class(paused, "-frozen")
         if not paused and self.pending is not None:
             self._apply(self.pending, record=False)
             self.pending = None

@@ -10,6 +10,13 @@ from textual.widgets import DataTable
 Cell = str | Text
 
 
+def _signature(cell: Cell) -> object:
+    """What a cell looks like (rich's `Text.__eq__` ignores style and justification)."""
+    if isinstance(cell, Text):
+        return (cell.plain, str(cell.style), cell.justify, tuple(cell.spans))
+    return cell
+
+
 class LiveTable(DataTable[Cell]):
     """Replace all rows at once, but only rebuild when the columns or row keys change."""
 
@@ -17,6 +24,7 @@ class LiveTable(DataTable[Cell]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._columns: tuple[tuple[str, str], ...] = ()
         self._rows: tuple[str, ...] = ()
+        self._shown: dict[tuple[str, str], object] = {}
 
     def set_data(
         self,
@@ -35,12 +43,20 @@ class LiveTable(DataTable[Cell]):
             for key, cells in rows:
                 self.add_row(*cells, key=key)
             self._columns, self._rows = col_keys, row_keys
+            self._shown = {
+                (key, col): _signature(value)
+                for key, cells in rows
+                for (col, _), value in zip(columns, cells, strict=True)
+            }
             if cursor_key in row_keys:
                 self.move_cursor(row=row_keys.index(cursor_key), animate=False)
             return
         for key, cells in rows:
             for (col, _), value in zip(columns, cells, strict=True):
-                self.update_cell(key, col, value, update_width=True)
+                sig = _signature(value)
+                if self._shown.get((key, col)) != sig:  # only what changed: each redraws
+                    self.update_cell(key, col, value, update_width=True)
+                    self._shown[key, col] = sig
 
     def current_row_key(self) -> str | None:
         if not self._rows or not (0 <= self.cursor_row < len(self._rows)):
