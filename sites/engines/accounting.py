@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from sites.engine_api import EngineRequest, RequestResult
+from collections.abc import Container
+
+from sites.engine_api import EngineCapacityError, EngineRequest, RequestResult
+
+
+def check_request(request: EngineRequest, max_tokens: int, active: Container[str]) -> None:
+    """Reject what the deployment can never serve: empty requests, a prompt plus output
+    beyond what one sequence may hold, or an id that is already in the engine."""
+    if request.prompt_tokens < 1 or request.output_tokens < 1:
+        raise EngineCapacityError(
+            f"request {request.request_id}: prompt_tokens and output_tokens must be >= 1"
+        )
+    total = request.prompt_tokens + request.output_tokens
+    if total > max_tokens:
+        raise EngineCapacityError(
+            f"request {request.request_id} needs {total} tokens of context; this "
+            f"deployment holds at most {max_tokens} per request"
+        )
+    if request.request_id in active:
+        raise ValueError(f"duplicate request id {request.request_id!r}")
 
 
 def make_result(

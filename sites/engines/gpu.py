@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from sites.engine_api import (
     DeploymentSpec,
-    EngineCapacityError,
     EngineLoad,
     EngineRequest,
     RequestResult,
     StepReport,
     TokenRun,
 )
+from sites.engines.accounting import check_request
 from sites.engines.deploy import GPUDeployment
 from sites.engines.gpu_instance import GPUInstance
 from sites.physics import constants as consts
@@ -46,18 +46,7 @@ class GPUEngine:
         return self._dep
 
     def submit(self, request: EngineRequest) -> None:
-        if request.prompt_tokens < 1 or request.output_tokens < 1:
-            raise EngineCapacityError(
-                f"request {request.request_id}: prompt_tokens and output_tokens must be >= 1"
-            )
-        total = request.prompt_tokens + request.output_tokens
-        if total > self._max_tokens_per_request:
-            raise EngineCapacityError(
-                f"request {request.request_id} needs {total} tokens of context; this "
-                f"deployment holds at most {self._max_tokens_per_request} per request"
-            )
-        if request.request_id in self._where:
-            raise ValueError(f"duplicate request id {request.request_id!r}")
+        check_request(request, self._max_tokens_per_request, self._where)
         inst = min(self._instances, key=lambda i: len(i.running) + len(i.queue))
         inst.submit(request)
         self._where[request.request_id] = inst

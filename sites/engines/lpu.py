@@ -20,14 +20,13 @@ from collections import deque
 
 from sites.engine_api import (
     DeploymentSpec,
-    EngineCapacityError,
     EngineLoad,
     EngineRequest,
     RequestResult,
     StepReport,
     TokenRun,
 )
-from sites.engines.accounting import make_result, power_w
+from sites.engines.accounting import check_request, make_result, power_w
 from sites.engines.deploy import LPUDeployment
 
 
@@ -76,6 +75,7 @@ class LPUEngine:
         self._last_start = start_at
         self._queue: deque[EngineRequest] = deque()
         self._flights: dict[str, _Flight] = {}
+        self._active: set[str] = set()  # queued or in flight
         self._done_heap: list[tuple[float, str]] = []  # (last iteration start, id)
         self._now = start_at
         hw = deployment.hardware
@@ -104,18 +104,8 @@ class LPUEngine:
         return t
 
     def submit(self, request: EngineRequest) -> None:
-        if request.prompt_tokens < 1 or request.output_tokens < 1:
-            raise EngineCapacityError(
-                f"request {request.request_id}: prompt_tokens and output_tokens must be >= 1"
-            )
-        total = request.prompt_tokens + request.output_tokens
-        if total > self._max_context:
-            raise EngineCapacityError(
-                f"request {request.request_id} needs {total} tokens of context; this "
-                f"deployment's SRAM holds {self._max_context} per sequence"
-            )
-        if request.request_id in self._flights:
-            raise ValueError(f"duplicate request id {request.request_id!r}")
+        check_request(request, self._max_context, self._active)
+        self._active.add(request.request_id)
         self._queue.append(request)
 
     def _earliest_start(self, r: int, at: float, kv: int) -> tuple[float, int]:
@@ -170,6 +160,7 @@ class LPUEngine:
         )
 
     def cancel(self, request_id: str, at: float) -> RequestResult | None:
+        self._active.discard(request_id)
         for req in self._queue:
             if req.request_id == request_id:
                 self._queue.remove(req)
@@ -222,6 +213,7 @@ class LPUEngine:
             done = self._flights.pop(rid, None)
             if done is None:
                 continue  # cancelled
+            self._active.discard(rid)
             finished.append(self._result(done, done.finish_at, done.req.output_tokens, False))
         self._now = max(self._now, until)
         return StepReport(now=self._now, tokens=tokens, finished=finished)

@@ -100,3 +100,18 @@ def test_energy_and_cost_are_shared_by_sequences_in_flight():
                            requests=96)
     assert full.energy_j_per_token < alone.energy_j_per_token / 5
     assert full.cost_usd_per_mtok < alone.cost_usd_per_mtok / 5
+
+
+@pytest.mark.parametrize("hardware", ["groq-lpu", "h100-sxm"])
+def test_duplicate_ids_and_impossible_requests_are_rejected(hardware):
+    from sites.engine_api import EngineCapacityError
+
+    engine = build_engine(DeploymentSpec(hardware=hardware, model="llama-2-7b",
+                                         precision="fp8"))
+    engine.submit(req("a", 10, 10, 0.0))
+    with pytest.raises(ValueError, match="duplicate"):
+        engine.submit(req("a", 10, 10, 0.0))
+    with pytest.raises(EngineCapacityError, match="tokens of context"):
+        engine.submit(req("b", 4000, 200, 0.0))  # Llama-2-7B holds 4,096 tokens
+    engine.advance(100.0)
+    engine.submit(req("a", 10, 10, 100.0))  # a finished id may be reused
