@@ -140,6 +140,7 @@ async def _stream(
     clock = rt.clock
     metrics = rt.metrics
     timing: dict[str, Any] = {}
+    chunks = sent = 0  # counted locally, added to the counters once (hot path)
     try:
         await resp.prepare(request)
         while (chunk := await stream.next_chunk()) is not None:
@@ -162,8 +163,8 @@ async def _stream(
                 data = fmt.token_chunk(text, first=first, at=stamp)
             metrics.send_lag.observe(max(0.0, clock.now() - chunk.last_at))
             await resp.write(data)
-            metrics.chunks.inc()
-            metrics.output_tokens.inc(chunk.count)
+            chunks += 1
+            sent += chunk.count
         rt.driver.release(stream)
         _observe(rt, stream, timing)
         await resp.write_eof()
@@ -176,6 +177,9 @@ async def _stream(
         if rt.driver.failure is not None:
             rt.metrics.outcome("failed")
         _cut(request)
+    finally:
+        metrics.chunks.inc(chunks)
+        metrics.output_tokens.inc(sent)
     return resp
 
 

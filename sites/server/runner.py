@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,10 +79,16 @@ async def run_sites(
     admin_token: str | None = None,
     pacing: Pacing | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
+    freeze_gc: bool = True,
 ) -> SiteGroup:
     """Start every site on `host` (a free port each unless `ports` or the site's `url`
     names one). Engines default to `sites.engines.build_engine`; all sites share one
-    wall clock. On failure, the sites already started are stopped again."""
+    wall clock. On failure, the sites already started are stopped again.
+
+    `freeze_gc` moves every object alive after start-up (modules, catalogs, engines)
+    out of the cyclic collector's reach (`gc.freeze`): a full collection over them
+    otherwise stalls the event loop for tens of milliseconds (measured up to 76 ms),
+    which every open stream would see as token lag."""
     group = SiteGroup()
     clock = WallClock()
     try:
@@ -104,6 +111,9 @@ async def run_sites(
     except BaseException:
         await group.stop()
         raise
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     return group
 
 

@@ -1,0 +1,230 @@
+"""Timing fidelity of live sites (prints figures; not a pytest test).
+
+Two sites run in one server process: a GPU site (h100-sxm) and an LPU site
+(groq-lpu), both serving llama-3.3-70b. A client process keeps `--concurrency`
+streams open to EACH site in a closed loop for `--duration` seconds, with the timing
+request extension on, so every chunk carries the scheduled time of its last token
+(server `time.monotonic()`; the client reads the same system-wide clock). Figures:
+
+- chunk lag: client arrival of each chunk minus the scheduled time of its last token;
+- TTFT error: client-measured TTFT minus the site's own TTFT (the engine's schedule,
+  from the `georoute` object), i.e. request transit + handling + first-chunk lag.
+
+`--sweep` raises the concurrency per site (50, 100, 200, 400, ...) until the p99 chunk
+lag passes 5 ms, and reports where. `--same-process` runs the clients inside the
+server process instead (they then compete for the same event loop).
+
+Run: .venv/bin/python tests/perf/bench_site_timing.py [--concurrency 200] [--duration 20]
+     .venv/bin/python tests/perf/bench_site_timing.py --sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import numpy as np
+
+MODEL = "llama-3.3-70b"
+
+
+@dataclass
+class SiteFigures:
+    chunk_lag_ms: list[float] = field(default_factory=list)
+    ttft_err_ms: list[float] = field(default_factory=list)
+    chunks: int = 0
+    tokens: int = 0
+    requests: int = 0
+    errors: int = 0
+
+
+async def stream_once(
+    session: aiohttp.ClientSession, url: str, prompt: int, output: int, fig: SiteFigures
+) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "bench"}],
+        "max_tokens": output,
+        "stream": True,
+        "georoute": {"prompt_tokens": prompt, "timing": True},
+    }
+    sent = time.monotonic()
+    first = None
+    async with session.post(url + "/v1/chat/completions", json=body) as resp:
+        if resp.status != 200:
+            fig.errors += 1
+            await resp.read()
+            return
+        async for line in resp.content:
+            if not line.startswith(b"data: {"):
+                continue
+            now = time.monotonic()
+            at = line.rfind(b'"georoute_t":')
+            if at < 0:  # the usage/last chunk without a stamp (none expected)
+                continue
+            end = line.find(b"}", at)
+            comma = line.find(b",", at)
+            stop = min(x for x in (end, comma) if x > 0)
+            sched = float(line[at + 13 : stop])
+            fig.chunk_lag_ms.append((now - sched) * 1000.0)
+            fig.chunks += 1
+            if first is None:
+                first = now
+            if b'"georoute":{' in line:
+                site = json.loads(line[6:])["georoute"]
+                fig.ttft_err_ms.append((first - sent) * 1000.0 - site["ttft_ms"])
+                fig.tokens += site["output_tokens"]
+                fig.requests += 1
+
+
+async def closed_loop(
+    url: str, concurrency: int, duration_s: float, prompt: int, output: int
+) -> SiteFigures:
+    fig = SiteFigures()
+    deadline = time.monotonic() + duration_s
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def warm() -> None:
+            async with session.get(url + "/health") as r:
+                await r.read()
+
+        await asyncio.gather(*(warm() for _ in range(concurrency)))
+
+        async def user() -> None:
+            while time.monotonic() < deadline:
+                await stream_once(session, url, prompt, output, fig)
+
+        tasks = [asyncio.ensure_future(user()) for _ in range(concurrency)]
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return fig
+
+
+def pct(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    a = np.asarray(values)
+    return f"p50 {np.percentile(a, 50):6.2f}  p99 {np.percentile(a, 99):7.2f}  max {a.max():8.2f}"
+
+
+async def run_clients(
+    urls: dict[str, str], args: argparse.Namespace, concurrency: int
+) -> dict[str, SiteFigures]:
+    names = list(urls)
+    figs = await asyncio.gather(
+        *(
+            closed_loop(urls[n], concurrency, args.duration, args.input_tokens, args.output_tokens)
+            for n in names
+        )
+    )
+    return dict(zip(names, figs, strict=True))
+
+
+def report(concurrency: int, figs: dict[str, SiteFigures], duration_s: float) -> float:
+    worst = 0.0
+    for name, f in figs.items():
+        print(
+            f"  {name:4s} c={concurrency:4d}  requests {f.requests:5d}  "
+            f"chunks/s {f.chunks / duration_s:7.0f}  "
+            f"tokens/s {f.tokens / duration_s:8.0f}  errors {f.errors}"
+        )
+        print(f"       chunk lag ms   {pct(f.chunk_lag_ms)}")
+        print(f"       TTFT error ms  {pct(f.ttft_err_ms)}")
+        if f.chunk_lag_ms:
+            worst = max(worst, float(np.percentile(np.asarray(f.chunk_lag_ms), 99)))
+    return worst
+
+
+async def serve(ready_fd: int | None) -> None:
+    from sites.server.runner import run_sites
+    from sites.topology import SiteConfig
+
+    sites = [
+        SiteConfig(name="gpu", place="Ashburn", hardware="h100-sxm", model=MODEL),
+        SiteConfig(name="lpu", place="Riyadh", hardware="groq-lpu", model=MODEL),
+    ]
+    group = await run_sites(sites)
+    print(json.dumps(dict(group)), flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await group.stop()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    server = None
+    if args.same_process:
+        from sites.server.runner import run_sites
+        from sites.topology import SiteConfig
+
+        group = await run_sites(
+            [
+                SiteConfig(name="gpu", place="Ashburn", hardware="h100-sxm", model=MODEL),
+                SiteConfig(name="lpu", place="Riyadh", hardware="groq-lpu", model=MODEL),
+            ]
+        )
+        urls = dict(group)
+    else:
+        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
+            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=os.environ
+        )
+        assert server.stdout is not None
+        urls = json.loads(server.stdout.readline())
+    print(
+        f"sites {urls}; clients in "
+        f"{'the server process' if args.same_process else 'a separate process'}; "
+        f"{args.input_tokens}/{args.output_tokens} tokens, {args.duration:.0f} s per level; "
+        f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}"
+    )
+    try:
+        levels = [50, 100, 200, 400, 800, 1600] if args.sweep else [args.concurrency]
+        passed = None
+        for c in levels:
+            figs = await run_clients(urls, args, c)
+            worst = report(c, figs, args.duration)
+            if args.sweep:
+                if worst > 5.0:
+                    print(f"  -> p99 chunk lag {worst:.2f} ms > 5 ms at {c} streams per site")
+                    break
+                passed = c
+        if args.sweep:
+            print(f"highest concurrency per site with p99 chunk lag <= 5 ms: {passed}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+        else:
+            await group.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--concurrency", type=int, default=200, help="streams per site (default 200)")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds per level (default 20)")
+    p.add_argument("--input-tokens", type=int, default=500)
+    p.add_argument("--output-tokens", type=int, default=300)
+    p.add_argument("--sweep", action="store_true", help="raise concurrency until p99 > 5 ms")
+    p.add_argument("--same-process", action="store_true", help="clients share the server's loop")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve:
+        asyncio.run(serve(None))
+        return
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
