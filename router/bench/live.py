@@ -47,6 +47,7 @@ class LiveResult:
     rejected: int = 0
     cancelled: int = 0
     wall_s: float = 0.0
+    started_at: float = 0.0  # Unix time of the schedule's zero (rows' arrived_at are Unix)
     max_lateness_ms: float = 0.0  # how far behind schedule the client sent a request
     chunk_gaps_ms: list[float] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -246,6 +247,7 @@ class LiveDriver:
             raise ValueError("connection_reuse > 0 needs reuse_rng")
         start = self._loop.time()
         wall_start = time.time()
+        self.result.started_at = wall_start
         tasks: set[asyncio.Task[None]] = set()
         fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True))
         kept = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

@@ -127,7 +127,8 @@ def _base_config(opts: BenchOptions, scenario: Scenario, seed: int, policy: str)
         "policy": policy,
         "seed": seed,
         "max_requests": opts.max_requests,
-        "duration_s": scenario.duration_s,
+        # a run cut by --requests spans its own arrivals, not the scenario's duration
+        "duration_s": None if opts.max_requests is not None else scenario.duration_s,
         "slo": facts.slo_dict(scenario),
         "phases": facts.phases_dict(scenario),
         "router_url": opts.router_url,
@@ -249,7 +250,7 @@ def _run_live(
                     completed=1.0,
                     note=f"{result.sent} requests, {result.ok} ok, {result.wall_s:.1f} s",
                 )
-                config["t0"] = started
+                config["t0"] = result.started_at  # arrivals are Unix times from here
                 config["result"] = summary
                 _finish(store, run_id, config)
                 outcomes.append(

@@ -246,3 +246,10 @@ def test_outage_counterfactual_has_no_phases(tmp_path, capsys):
     (rep,) = json.loads(capsys.readouterr().out)["runs"]
     assert rep["phases"] == []
     assert rep["run"]["scenario"] == "riyadh-outage (no events)"
+
+
+def test_requests_limit_spans_its_own_arrivals(tmp_path, capsys):
+    (rep,) = _run_json(capsys, tmp_path, "--requests", "30")
+    assert rep["overall"]["requests"] == 30
+    assert 0 < rep["span_s"] < 30.0  # 30 requests at 10 rps, not the scenario's 30 s
+    assert sum(w["requests"] for w in rep["timeline"]) == 30
