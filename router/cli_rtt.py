@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "rtt",
         help="modelled round-trip time between places (network model)",
         description="Median backbone round-trip time between two places (gazetteer names or "
-        "lat,lon), from fiber physics and corridor routes fitted on Azure's published RTTs.",
+        "lat,lon), from fiber physics and corridor routes fitted on Azure's published RTTs. "
+        "A negative latitude needs '=': --from=-33.9,18.4.",
     )
     p.add_argument("--from", dest="from_", metavar="PLACE", help="client place: name or lat,lon")
     p.add_argument(

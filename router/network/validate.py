@@ -141,7 +141,7 @@ def _paths(pairs: str | None, p50: str | None, p95: str | None) -> tuple[Path, P
     out = (Path(pairs or DEFAULT_PAIRS), Path(p50 or DEFAULT_P50), Path(p95 or DEFAULT_P95))
     for flag, path in zip(("--pairs", "--p50", "--p95-matrix"), out, strict=True):
         if not path.is_file():
-            raise FileNotFoundError(f"{flag}: no such file {str(path)!r}")
+            raise FileNotFoundError(f"{flag}: no such file {str(path)!r} (give {flag} PATH)")
     return out
 
 
