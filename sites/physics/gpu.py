@@ -94,14 +94,18 @@ class GPUCostModel:
             e = m.experts
             touched = e * (1.0 - (1.0 - m.active_experts / e) ** tokens)
             weight_bytes += m.moe_layers * touched * self.expert_bytes
-        kv_bytes = (
-            decode_context_tokens + prefill_context_tokens + tokens
-        ) * self.kv_bytes_per_token
+        decode_ctx = decode_context_tokens
+        if m.sliding_window is not None and decode_seqs:
+            # Sliding-window layers read only the window: scale by the share of KV a
+            # sequence of the batch's mean context actually attends to.
+            mean = decode_context_tokens / decode_seqs
+            decode_ctx *= m.kv_elements_per_token(mean) / m.kv_elements_per_token(0)
+        kv_bytes = (decode_ctx + prefill_context_tokens + tokens) * self.kv_bytes_per_token
         t_mem = (weight_bytes + kv_bytes) / self.mem_bw
         flops = (
             tokens * self.linear_flops_per_token
             + logits_tokens * self.logits_flops_per_token
-            + (decode_context_tokens + prefill_attention_pairs) * self.attn_flops_per_pair
+            + (decode_ctx + prefill_attention_pairs) * self.attn_flops_per_pair
         )
         t_cmp = flops / self.flops_s
         p = consts.ROOFLINE_P

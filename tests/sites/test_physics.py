@@ -154,3 +154,18 @@ def test_build_cost_models_directly():
     lcm = build_lpu_cost_model(model=m, hardware=HARDWARE["groq-lpu"], precision="fp8",
                                chips=64)
     assert lcm.seq_capacity(1000) > 0
+
+
+def test_sliding_window_layers_read_less_kv_at_long_context():
+    oss = gpu("h100-sxm", "gpt-oss-120b", precision="fp8", tp=2)
+    llama = gpu("h100-sxm", "llama-3.1-70b", precision="fp8", tp=2)
+
+    def kv_growth(cm):
+        short = cm.iteration_s(decode_seqs=64, decode_context_tokens=64 * 100)
+        long = cm.iteration_s(decode_seqs=64, decode_context_tokens=64 * 32000)
+        return long - short
+    per_elem_oss = oss.kv_bytes_per_token
+    per_elem_llama = llama.kv_bytes_per_token
+    # Normalised by KV bytes per token, gpt-oss (half its layers windowed) grows ~half as fast.
+    ratio = (kv_growth(oss) / per_elem_oss) / (kv_growth(llama) / per_elem_llama)
+    assert 0.3 < ratio < 0.75
