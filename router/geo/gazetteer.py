@@ -112,6 +112,10 @@ def resolve_place(text: str) -> Place:
         head, _, tail = key.rpartition(",")
         if len(tail.strip()) == 2:
             name, country = head.strip(), tail.strip().upper()
+    if country is not None:
+        builtin = _builtin()[1].get(name)
+        if builtin is not None and builtin.country == country:
+            return builtin
     city = citydb.lookup(name, country)
     if city is None:
         raise UnknownPlaceError(_unknown_message(text))
