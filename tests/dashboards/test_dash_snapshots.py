@@ -1,6 +1,6 @@
 """Snapshot tests of the main screen (pytest-textual-snapshot) with seeded data and a
-frozen clock: 30 seconds of a fake router in which riyadh-1 fails at second 20 and
-Europe's traffic moves to the other sites."""
+frozen clock: 20 seconds of a fake router whose policy changes at second 8 and in
+which riyadh-1 fails at second 14, moving its traffic to the other sites."""
 
 import pytest
 from dash_fakes import T0, FakeRouter, FakeSource
@@ -11,15 +11,15 @@ from dashboards.app import DashApp
 
 def seeded_app() -> tuple[DashApp, FakeSource]:
     src = FakeSource(FakeRouter(seed=11))
-    return DashApp(src, clock=lambda: T0 + 30), src
+    return DashApp(src, clock=lambda: T0 + 20), src
 
 
-async def feed(pilot, src: FakeSource, steps: int = 30) -> None:
+async def feed(pilot, src: FakeSource, steps: int = 20) -> None:
     app = pilot.app
     for step in range(steps):
-        if step == 12:
+        if step == 8:
             src.router.apply(SetPolicy(policy="least-loaded"))
-        if step == 20:
+        if step == 14:
             src.router.apply(SiteAction(site="riyadh-1", op="fail"))
         before = app.snapshots_received
         src.push()
