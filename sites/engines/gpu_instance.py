@@ -200,6 +200,8 @@ class GPUInstance:
         self.seg_left = 0
         s = self.running.get(rid)
         if s is not None:
+            if rid in self.decoding and self.steps > s.s_entry:
+                s.last_token_at = self.now  # its token of the last iteration run
             self._remove_running(s)
             return self._result(s, max(at, s.req.arrived_at), cancelled=True)
         for q in self.queue:

@@ -257,3 +257,16 @@ def test_any_advance_pattern_gives_the_same_tokens_and_every_request_finishes(it
         assert all(y > x for x, y in itertools.pairwise(times[rid]))
         np.testing.assert_allclose(times[rid], ref_times[rid], rtol=0, atol=1e-9)
         assert r.preemptions == ref_results[rid].preemptions
+
+
+def test_cancelled_request_reports_the_tokens_it_got():
+    engine = build_engine(SPEC)
+    engine.submit(req("a", 100, 10_000, 0.0))
+    tokens = engine.advance(0.5).tokens
+    last = max(r.last_at for r in tokens)
+    first = min(r.first_at for r in tokens)
+    n = sum(r.count for r in tokens)
+    res = engine.cancel("a", 0.5)
+    assert res.output_tokens == n
+    assert res.tpot_s == pytest.approx((last - first) / (n - 1))
+    assert res.finished_at == pytest.approx(0.5)
