@@ -111,6 +111,8 @@ def _pair(args: argparse.Namespace) -> int:
         f"great-circle distance {out['distance_km']:.0f} km "
         f"({a.region}, {a.country} -> {b.region}, {b.country})"
     )
+    hubs = model.route(a, b)
+    print("route: " + (" -> ".join([a.name, *hubs, b.name]) if hubs else "direct"))
     return 0
 
 

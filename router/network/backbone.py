@@ -42,6 +42,7 @@ class Backbone:
     hub_lat: Array
     hub_lon: Array
     hub_cost_ms: Array  # (H, H) shortest hub-to-hub RTT incl. hub_ms per extra hub
+    link_cost_ms: Array  # (H, H) single-link costs (inf where no link), for route()
     gateways: npt.NDArray[np.intp]  # (Z, G) each zone's gateway hubs (padded by repetition)
     gateway_stretch: Array  # (Z, G) stretch of the leg to each gateway
     direct_stretch: Array  # (Z, Z) stretch of the direct path, inf if none
@@ -61,6 +62,7 @@ class Backbone:
                 gc = float(haversine_km(hub_lat[i], hub_lon[i], hub_lat[j], hub_lon[j]))
                 km = stretch[link.kind] * gc
             cost[i, j] = cost[j, i] = min(cost[i, j], km * _MS_PER_KM_RTT + params.hub_ms)
+        link_cost = cost.copy()
         for k in range(n_hubs):  # Floyd–Warshall on a dozen nodes
             cost = np.minimum(cost, cost[:, k : k + 1] + cost[k : k + 1, :])
         width = max(len(hubs) for hubs in ATTACH.values())
@@ -78,7 +80,7 @@ class Backbone:
             direct[ZONE_INDEX[a], ZONE_INDEX[b]] = direct[ZONE_INDEX[b], ZONE_INDEX[a]] = stretch[
                 kind
             ]
-        return cls(params, hub_lat, hub_lon, cost, gateways, gateway_stretch, direct)
+        return cls(params, hub_lat, hub_lon, cost, link_cost, gateways, gateway_stretch, direct)
 
     def _points(
         self, lat: npt.ArrayLike, lon: npt.ArrayLike
@@ -121,3 +123,21 @@ class Backbone:
         gc = haversine_km(la1[:, None], lo1[:, None], la2[None, :], lo2[None, :])
         direct = gc * self.direct_stretch[z1[:, None], z2[None, :]] * _MS_PER_KM_RTT
         return self._total(direct, via)
+
+    def route(self, lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[str, ...]:
+        """The hub codes the modelled median path passes through (empty if direct)."""
+        la1, lo1, z1, g1, a1 = self._points(lat1, lon1)
+        la2, lo2, z2, g2, a2 = self._points(lat2, lon2)
+        total = a1[0, :, None] + self.hub_cost_ms[np.ix_(g1[0], g2[0])] + a2[0, None, :]
+        direct = haversine_km(la1, lo1, la2, lo2) * self.direct_stretch[z1, z2] * _MS_PER_KM_RTT
+        if float(direct[0]) <= float(total.min()) + self.params.hub_ms:
+            return ()
+        i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+        hub, last = int(g1[0, i]), int(g2[0, j])
+        path = [hub]
+        while hub != last:  # follow links that stay on a shortest path
+            rest = self.link_cost_ms[hub] + self.hub_cost_ms[:, last]
+            rest[hub] = np.inf
+            hub = int(np.argmin(rest))
+            path.append(hub)
+        return tuple(HUBS[h].code for h in path)

@@ -15,9 +15,11 @@ from router.network import access
 from router.network.backbone import Backbone
 from router.network.params import NetworkParams
 from router.network.physics import FIBER_KM_PER_MS
+from router.network.topology import HUBS
 from router.network.variability import ShiftedLogNormal
 
 Array = npt.NDArray[np.float64]
+HUB_NAMES = {h.code: h.name for h in HUBS}
 MAX_CACHED_PAIRS = 100_000  # per cache; cleared when full (a cache miss costs ~0.1 ms)
 
 
@@ -80,6 +82,11 @@ class NetworkModel:
     def rtt_p95_ms(self, a: Place, b: Place) -> float:
         """95th-percentile backbone RTT between two places (ms)."""
         return self._pair_ms(a, b)[1]
+
+    def route(self, a: Place, b: Place) -> tuple[str, ...]:
+        """Names of the gateway hubs the modelled path crosses, in order (empty: direct)."""
+        codes = self._backbone.route(a.lat, a.lon, b.lat, b.lon)
+        return tuple(HUB_NAMES[c] for c in codes)
 
     def fiber_min_rtt_ms(self, a: Place, b: Place) -> float:
         """Physical floor: fiber RTT over the great circle (no stretch, no overhead)."""

@@ -186,3 +186,22 @@ def test_longer_stretch_means_longer_rtt():
     a, b = resolve_place("Paris"), resolve_place("Warsaw")
     slow = NetworkModel(NetworkParams(land_stretch=2.5))
     assert slow.rtt_ms(a, b) > MODEL.rtt_ms(a, b)
+
+
+# The corridors NETWORK_FACTS describes, as the model routes them.
+ROUTES = [
+    ("Paris", "Riyadh", ("Marseille", "Jeddah")),  # Mediterranean, Egypt, Red Sea, Saudi land
+    ("Frankfurt", "Jeddah", ("Marseille", "Jeddah")),
+    ("London", "Ashburn", ()),  # transatlantic: direct
+    ("Paris", "Berlin", ()),
+    ("Mumbai", "Riyadh", ("Mumbai", "Al Khobar/Dammam")),  # Arabian Sea, then the Gulf side
+    ("Tokyo", "Ashburn", ("Tokyo", "Los Angeles")),  # the Pacific
+    ("Tel Aviv", "Doha", ("Marseille", "Jeddah")),  # no direct Israel–Gulf path
+]
+
+
+@pytest.mark.parametrize(("a", "b", "hubs"), ROUTES)
+def test_routes_follow_the_documented_corridors(a, b, hubs):
+    pa, pb = resolve_place(a), resolve_place(b)
+    assert MODEL.route(pa, pb) == hubs
+    assert MODEL.route(pb, pa) == tuple(reversed(hubs))
