@@ -6,6 +6,7 @@ from router.geo.gazetteer import (
     parse_latlon,
     place_at,
     places_in_region,
+    preload,
     resolve_place,
 )
 from router.geo.place import (
@@ -30,6 +31,7 @@ __all__ = [
     "parse_latlon",
     "place_at",
     "places_in_region",
+    "preload",
     "region_for_country",
     "resolve_place",
 ]

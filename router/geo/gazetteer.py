@@ -55,6 +55,13 @@ def _builtin() -> tuple[tuple[Place, ...], dict[str, Place]]:
     return tuple(places), index
 
 
+def preload() -> None:
+    """Load the built-in table and the GeoNames city database now (~1 s once), so a
+    server's first `lat,lon` or unusual city name does not stall a request."""
+    _builtin()
+    citydb.load()
+
+
 def builtin_places() -> tuple[Place, ...]:
     """Every place of the built-in gazetteer, in file order."""
     return _builtin()[0]

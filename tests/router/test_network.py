@@ -42,6 +42,17 @@ def test_rtt_is_symmetric(a, b):
     assert MODEL.rtt_ms(pa, pb) == MODEL.rtt_ms(pb, pa)
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(coords, min_size=1, max_size=6), st.lists(coords, min_size=1, max_size=4))
+def test_matrix_equals_pairwise_evaluation(places, sites):
+    la, lo = [p[0] for p in places], [p[1] for p in places]
+    sa, so = [s[0] for s in sites], [s[1] for s in sites]
+    m = MODEL.rtt_matrix_ms(la, lo, sa, so)
+    for j in range(len(sites)):
+        col = MODEL.rtt_pairs_ms(la, lo, [sa[j]] * len(places), [so[j]] * len(places))
+        assert m[:, j] == pytest.approx(col, rel=1e-12)
+
+
 def test_matrix_matches_single_pairs_and_pairwise():
     places = [resolve_place(n) for n in ("Paris", "Singapore", "Mumbai", "Tokyo", "Dublin")]
     sites = [resolve_place(n) for n in ("Riyadh", "Dublin", "Ashburn")]
