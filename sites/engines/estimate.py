@@ -19,32 +19,45 @@ def _estimate_gpu(
     n_inst = dep.instances
     running = load.running / n_inst
     queued = load.queued / n_inst
-    kv_ctx = load.kv_used_fraction * dep.kv_blocks * consts.KV_BLOCK_TOKENS
+    capacity_tokens = dep.kv_blocks * consts.KV_BLOCK_TOKENS
+    kv_ctx = load.kv_used_fraction * capacity_tokens
     batch = min(running + 1.0, float(dep.max_num_seqs))
-    ctx = prompt + output / 2.0
-    dec_ctx = kv_ctx + ctx
-    tpot = cm.iteration_s(decode_seqs=max(round(batch), 1), decode_context_tokens=dec_ctx)
-    chunk = dep.max_batched_tokens
-    ttft = 0.0
-    done = 0
+    decode = cm.iteration_s(decode_seqs=max(round(batch), 1),
+                            decode_context_tokens=kv_ctx + prompt + output / 2.0)
+    ttft = _prefill_s(dep, round(running), kv_ctx, prompt)
+    # Continuous batching: while this request decodes its `output` tokens, about
+    # `running` others finish and are replaced, and each newcomer's prefill stalls one
+    # iteration. Their prompts are unknown; the running mean context stands in.
+    stall = 0.0
+    if running >= 1:
+        other_prompt = max(round(kv_ctx / running), 1)
+        base = cm.iteration_s(decode_seqs=round(running), decode_context_tokens=kv_ctx)
+        extra = _prefill_s(dep, round(running), kv_ctx, other_prompt) - base
+        stall = running * max(extra, 0.0) / max(output, 1)
+    tpot = decode + stall
+    queue = 0.0
+    free_tokens = capacity_tokens - kv_ctx
+    full = running >= dep.max_num_seqs or free_tokens < 1.02 * prompt
+    if queued > 0 or full:
+        # Requests ahead must start (prefill) and, when full, wait for slots to free:
+        # one frees every `output × tpot / running` seconds.
+        queue = load.queued_prompt_tokens / n_inst * (ttft / max(prompt, 1))
+        if full:
+            queue += (queued + 1.0) * output * tpot / max(running, 1.0)
+    return LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
+
+
+def _prefill_s(dep: GPUDeployment, running: int, kv_ctx: float, prompt: int) -> float:
+    """Time of the iterations that prefill `prompt` beside `running` decodes."""
+    total, done, chunk = 0.0, 0, dep.max_batched_tokens
     while done < prompt:
         c = min(chunk, prompt - done)
-        ttft += cm.iteration_s(
-            decode_seqs=int(running), decode_context_tokens=kv_ctx,
-            prefill_tokens=c, prefill_attention_pairs=c * (done + c / 2.0),
-            prefill_context_tokens=done,
+        total += dep.cost.iteration_s(
+            decode_seqs=running, decode_context_tokens=kv_ctx, prefill_tokens=c,
+            prefill_attention_pairs=c * (done + c / 2.0), prefill_context_tokens=done,
         )
         done += c
-    queue = 0.0
-    full = running >= dep.max_num_seqs or load.kv_used_fraction > 0.97
-    if queued > 0 or full:
-        per_token = tpot / max(batch, 1.0)
-        # Requests ahead must start (prefill) and, when full, free slots by finishing.
-        ahead_prefill = load.queued_prompt_tokens / n_inst
-        queue = ahead_prefill * (ttft / max(prompt, 1))
-        if full:
-            queue += (queued + 1.0) * output * per_token
-    return LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
+    return total
 
 
 def _estimate_lpu(

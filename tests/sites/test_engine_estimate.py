@@ -55,3 +55,26 @@ def test_resolve_fills_in_the_deployment():
     lpu = resolve_deployment(LPU)
     assert lpu.devices
     assert lpu.devices > 300
+
+
+def test_gpu_estimate_tracks_the_engine_under_steady_load():
+    """Forecasts taken at arrival, compared with what those requests then experienced
+    (includes the stalls from other requests' prefills)."""
+    import numpy as np
+
+    spec = DeploymentSpec(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8")
+    engine = build_engine(spec)
+    rng = np.random.default_rng(0)
+    t, forecasts, results = 0.0, {}, {}
+    for i in range(400):
+        t += rng.exponential(1 / 3.0)
+        results.update({r.request_id: r for r in engine.advance(t).finished})
+        prompt, output = int(rng.integers(200, 3000)), int(rng.integers(50, 500))
+        if i >= 100:
+            forecasts[f"r{i}"] = (estimate_latency(spec, engine.load(), prompt, output), output)
+        engine.submit(EngineRequest(request_id=f"r{i}", prompt_tokens=prompt,
+                                    output_tokens=output, arrived_at=t))
+    results.update({r.request_id: r for r in engine.advance(1e9).finished})
+    ratios = [est.e2e_s(out) / (results[rid].finished_at - results[rid].arrived_at)
+              for rid, (est, out) in forecasts.items()]
+    assert 0.85 < float(np.median(ratios)) < 1.15
