@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from dashboards.actions import ActionResult, SourceStatus
+from dashboards.actions import ActionResult
 from router.stats_schema import RouterStats
 
 
@@ -20,14 +20,6 @@ class StatsUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StatsUpdated)
-
-
-@dataclass
-class StatusChanged(Message):
-    status: SourceStatus
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StatusChanged)
 
 
 @dataclass

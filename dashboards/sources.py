@@ -122,13 +122,24 @@ class HTTPSource:
                 self._set("polling", str(exc))
             except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
                 failures += 1
-                reason = str(exc) or type(exc).__name__
                 self._set(
                     "unreachable",
-                    f"{reason} - retry {failures}, next in {backoff:.1f}s",
+                    f"retry {failures} in {backoff:.1f}s: {self._reason(exc)}",
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _reason(self, exc: BaseException) -> str:
+        """A short why for the header (aiohttp's own messages run to a line or more)."""
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+        if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+            return "connection lost"
+        if isinstance(exc, TimeoutError):
+            return f"no data for {self.read_timeout_s:g}s"
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return f"HTTP {exc.status}"
+        return (str(exc) or type(exc).__name__)[:80]
 
     async def _follow_events(self) -> AsyncIterator[RouterStats]:
         url = f"{self.base}/v1/router/events?interval_s={self.events_interval_s:g}"
