@@ -253,3 +253,19 @@ async def test_replay_controls(replay_app):
         ]
         assert all(r.ok for _, r in app.results)
         assert isinstance(ReplayControl(), ReplayControl)
+
+
+async def test_q_quits_and_closes_the_source():
+    closed = []
+
+    class ClosingSource(FakeSource):
+        async def aclose(self):
+            closed.append(True)
+
+    src = ClosingSource()
+    app = DashApp(src, clock=lambda: T0)
+    async with app.run_test(size=WIDE) as pilot:
+        await start(pilot, src)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert closed
