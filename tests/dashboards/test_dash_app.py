@@ -269,3 +269,21 @@ async def test_q_quits_and_closes_the_source():
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
     assert closed
+
+
+async def test_large_terminal_shows_every_panel_with_the_wide_columns():
+    src = FakeSource()
+    app = DashApp(src, clock=lambda: T0)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await start(pilot, src, 2)
+        assert not app.narrow
+        for panel in (app.sites_table, app.regions_table, app.world_map, app.series, app.events):
+            assert panel.region.height >= 6, panel.id
+        assert app.world_map.region.width >= 70
+        keys = [c.key.value for c in app.sites_table.columns.values()]
+        assert {"place", "j_tok", "usd", "tpot"} <= set(keys)
+        assert "s:ireland" in [c.key.value for c in app.regions_table.columns.values()]
+        # the history draws one band chart per region, with the latest p50 in its title
+        series = app.series.render().plain
+        assert "Europe" in series
+        assert "Asia" in series
