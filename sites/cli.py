@@ -62,7 +62,7 @@ def _check_positive(args: argparse.Namespace, *names: str) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from sites.engine_api import CatalogError, DeploymentError, DeploymentSpec
-    from sites.predict import predict
+    from sites.predict import run_closed_loop
 
     _check_positive(args, "input_tokens", "output_tokens", "concurrency", "requests",
                     "devices", "tp", "max_num_seqs")
@@ -74,7 +74,7 @@ def _predict(args: argparse.Namespace) -> int:
         max_num_seqs=args.max_num_seqs,
     )
     try:
-        result = predict(
+        run = run_closed_loop(
             spec, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
             concurrency=args.concurrency, requests=args.requests,
         )
@@ -83,6 +83,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise CLIError(f"{flag}{exc}") from None
     except (DeploymentError, ValueError) as exc:
         raise CLIError(str(exc)) from None
+    result = run.prediction
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
@@ -102,6 +103,8 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"  per-user speed  {result.per_user_tok_s:10.1f} tok/s")
     print(f"  total output    {result.total_tok_s:10.1f} tok/s")
     print(f"  end-to-end      {result.e2e_ms:10.1f} ms")
+    print(f"  energy          {run.energy_j_per_token:10.3f} J/output token")
+    print(f"  cost            {run.cost_usd_per_mtok:10.2f} $/M output tokens (assumed prices)")
     return 0
 
 

@@ -7,9 +7,10 @@ earliest-free replica first). A request's whole timeline is known when it is
 admitted: first token after its prefill, then one token every `token_s`. The engine is
 therefore event-driven in O(log n) per request, whatever the output length.
 
-Energy and cost: a request pays for the replica's chips (power at the pipeline's
-occupancy, price per chip-hour) during its time in a slot, shared with the sequences
-in flight when it was admitted.
+Energy and cost: the replica's chips draw idle power plus a dynamic share per occupied
+slot (power linear in occupancy). A request pays its slot's dynamic power for its
+time in flight, and the idle power and the price per chip-hour shared equally with the
+sequences in flight at each moment (∫ dt / n(t) over its lifetime).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sites.engine_api import (
     StepReport,
     TokenRun,
 )
-from sites.engines.accounting import check_request, make_result, power_w
+from sites.engines.accounting import check_request, make_result
 from sites.engines.deploy import LPUDeployment
 
 
@@ -34,10 +35,10 @@ class _Flight:
     """An admitted request: its full, deterministic token timeline."""
 
     __slots__ = ("finish_at", "first_at", "interval_s", "replica", "reported", "req",
-                 "share", "start_at")
+                 "start_at")
 
     def __init__(self, req: EngineRequest, replica: int, start_at: float, first_at: float,
-                 interval_s: float, share: float) -> None:
+                 interval_s: float) -> None:
         self.req = req
         self.replica = replica
         self.start_at = start_at
@@ -45,7 +46,6 @@ class _Flight:
         self.interval_s = interval_s
         self.finish_at = first_at + (req.output_tokens - 1) * interval_s
         self.reported = 0
-        self.share = share  # 1 / sequences in flight at admission
 
     def started_before(self, until: float) -> int:
         """Tokens whose iteration started before `until` (token 0's is the prefill)."""
@@ -76,6 +76,8 @@ class LPUEngine:
         self._queue: deque[EngineRequest] = deque()
         self._flights: dict[str, _Flight] = {}
         self._active: set[str] = set()  # queued or in flight
+        # Per replica: (start, end) of recent flights, for sharing idle power and price.
+        self._spans: list[list[tuple[float, float]]] = [[] for _ in range(deployment.replicas)]
         self._done_heap: list[tuple[float, str]] = []  # (last iteration start, id)
         self._now = start_at
         hw = deployment.hardware
@@ -130,7 +132,7 @@ class LPUEngine:
             at = max(req.arrived_at, self._last_start)
             options = [self._earliest_start(r, at, kv) for r in range(len(self._held))]
             r = min(range(len(options)), key=lambda i: options[i][0])
-            start, in_flight = options[r]
+            start, _ = options[r]
             if start >= until:
                 return
             self._queue.popleft()
@@ -140,22 +142,45 @@ class LPUEngine:
                 heapq.heappop(held)
             interval = self.token_s(req.prompt_tokens, req.output_tokens)
             first_at = start + self._cost.prefill_s(req.prompt_tokens)
-            f = _Flight(req, r, start, first_at, interval, 1.0 / in_flight)
+            f = _Flight(req, r, start, first_at, interval)
+            self._spans[r].append((start, f.finish_at))
+            if len(self._spans[r]) > 4 * self._cap + 16:
+                self._prune_spans(r)
             heapq.heappush(held, (f.finish_at, kv, req.request_id))
             self._flights[req.request_id] = f
             heapq.heappush(self._done_heap, (f.last_iteration_at, req.request_id))
 
+    def _shared_s(self, r: int, start: float, end: float) -> float:
+        """∫ dt / n(t) over [start, end): n = flights in flight on replica r."""
+        spans = [(a, b) for a, b in self._spans[r] if a < end and b > start]
+        events = sorted([(max(a, start), 1) for a, b in spans]
+                        + [(min(b, end), -1) for a, b in spans])
+        total, n, last = 0.0, 0, start
+        for t, delta in events:
+            if n > 0 and t > last:
+                total += (t - last) / n
+            last = max(last, t)
+            n += delta
+        return total
+
+    def _prune_spans(self, r: int) -> None:
+        """Forget spans that end before every unreported flight of replica r began."""
+        starts = [f.start_at for f in self._flights.values() if f.replica == r]
+        horizon = min(starts) if starts else self._now
+        self._spans[r] = [sp for sp in self._spans[r] if sp[1] > horizon]
+
     def _result(self, f: _Flight, end_at: float, generated: int, cancelled: bool) -> RequestResult:
         busy_s = max(end_at - f.start_at, 0.0)
-        occupancy = min(1.0 / (f.share * self._cap), 1.0)
-        energy = power_w(self._idle_w, self._full_w, occupancy) * busy_s * f.share
+        shared_s = self._shared_s(f.replica, f.start_at, end_at) if busy_s > 0 else 0.0
+        slot_w = (self._full_w - self._idle_w) / self._cap
+        energy = slot_w * busy_s + self._idle_w * shared_s
         last = None
         if generated:
             last = f.first_at + (generated - 1) * f.interval_s
         return make_result(
             f.req, generated=generated, first_scheduled_at=f.start_at,
             first_token_at=f.first_at if generated else None, last_token_at=last,
-            finished_at=end_at, energy_j=energy, cost_usd=self._price_s * busy_s * f.share,
+            finished_at=end_at, energy_j=energy, cost_usd=self._price_s * shared_s,
             cancelled=cancelled,
         )
 
@@ -178,6 +203,8 @@ class LPUEngine:
             if h[2] == request_id:
                 held[i] = (end, h[1], h[2])  # the slot and its SRAM free now
         heapq.heapify(held)
+        spans = self._spans[f.replica]
+        spans[spans.index((f.start_at, f.finish_at))] = (f.start_at, end)
         generated = f.started_before(end) if end > f.start_at else 0
         generated = min(generated, max(0, math.floor((end - f.first_at) / f.interval_s) + 1))
         return self._result(f, end, generated, cancelled=True)

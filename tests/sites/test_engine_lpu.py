@@ -115,3 +115,21 @@ def test_duplicate_ids_and_impossible_requests_are_rejected(hardware):
         engine.submit(req("b", 4000, 200, 0.0))  # Llama-2-7B holds 4,096 tokens
     engine.advance(100.0)
     engine.submit(req("a", 10, 10, 100.0))  # a finished id may be reused
+
+
+@pytest.mark.parametrize("hardware", ["groq-lpu", "h100-sxm"])
+def test_energy_and_cost_add_up_to_the_deployment_total(hardware):
+    """The shares of all requests sum to what the devices drew and cost while busy."""
+    spec = DeploymentSpec(hardware=hardware, model="llama-2-7b", precision="fp8")
+    engine = build_engine(spec)
+    run = run_closed_loop(spec, input_tokens=300, output_tokens=200, concurrency=10,
+                          requests=60)
+    hw = engine.deployment.hardware
+    devices = engine.spec.devices
+    makespan = max(r.finished_at for r in run.results)  # busy from t=0 to the end
+    total_cost = sum(r.cost_usd for r in run.results)
+    assert total_cost == pytest.approx(hw.price_usd_per_hour * devices * makespan / 3600,
+                                       rel=1e-3)
+    total_energy = sum(r.energy_j for r in run.results)
+    assert hw.idle_power_w * devices * makespan < total_energy
+    assert total_energy < hw.power_w * devices * makespan
