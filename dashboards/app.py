@@ -145,14 +145,14 @@ class DashApp(App[None]):
         self.body.set_class(narrow and self.charts_view, "-charts")
         self.refresh_bindings()
         if self.stats is not None:
-            self._apply(self.stats, record=False)
+            self._apply(self.stats)
 
     def watch_charts_view(self, charts: bool) -> None:
         self.body.set_class(self.narrow and charts, "-charts")
 
     def watch_display_paused(self, paused: bool) -> None:
         if not paused and self.pending is not None:
-            self._apply(self.pending, record=False)
+            self._apply(self.pending)
             self.pending = None
         self._show_status()
 
@@ -191,9 +191,9 @@ class DashApp(App[None]):
             self.pending = stats
             self._show_status()
             return
-        self._apply(stats, record=True)
+        self._apply(stats)
 
-    def _apply(self, stats: RouterStats, *, record: bool) -> None:
+    def _apply(self, stats: RouterStats) -> None:
         self.stats = stats
         compact = self.narrow
         self.sites_table.update_sites(stats["sites"], compact=compact)
