@@ -15,15 +15,16 @@ from typing import Any
 from rich.console import Console
 
 from georoute.cli import CLIError
-from router.bench.report import Phase, Report, Slo, build_report
+from router.bench.report import ColumnBuilder, Columns, Phase, Report, Slo, build_report
 
 
 def _stdout() -> Console:
     return Console(width=200, soft_wrap=False)
 
 
-def load_run(db: Any, run_id: str) -> tuple[Report, list[dict[str, Any]]]:
-    """The report and rows of one stored run; CLIError when the run is not there."""
+def load_run(db: Any, run_id: str) -> tuple[Report, Columns]:
+    """The report and columns of one stored run; CLIError when the run is not there.
+    Rows are read in chunks straight into numpy columns (bounded memory per row)."""
     try:
         run = db.run(run_id)
     except Exception:  # sqlite_utils NotFoundError, or a database without the table
@@ -32,11 +33,17 @@ def load_run(db: Any, run_id: str) -> tuple[Report, list[dict[str, Any]]]:
         ]
         hint = f"; recent runs: {', '.join(recent)}" if recent else "; the database has no runs"
         raise CLIError(f"no run {run_id!r} in {db.path}{hint}") from None
-    rows = db.requests(run_id)
-    return report_from(run, rows), rows
+    builder = ColumnBuilder()
+    cursor = db.db.execute(
+        f"select {', '.join(Columns.ORDER)} from requests where run_id = ? order by id", [run_id]
+    )
+    while chunk := cursor.fetchmany(100_000):
+        builder.add_tuples(chunk)
+    cols = builder.build()
+    return report_from(run, cols), cols
 
 
-def report_from(run: dict[str, Any], rows: Sequence[dict[str, Any]]) -> Report:
+def report_from(run: dict[str, Any], rows: Sequence[dict[str, Any]] | Columns) -> Report:
     """Rebuild a run's report from its stored rows and config (SLOs, phases, regret)."""
     config = json.loads(run.get("config") or "{}")
     slo = Slo(**{k: v for k, v in (config.get("slo") or {}).items() if k in Slo.__slots__})
@@ -67,7 +74,7 @@ def _open_store(path: str, *, must_exist: bool = True) -> Any:
     return ResultsStore(path)
 
 
-def _load_runs(path: str, run_ids: Sequence[str]) -> list[tuple[Report, list[dict[str, Any]]]]:
+def _load_runs(path: str, run_ids: Sequence[str]) -> list[tuple[Report, Columns]]:
     store = _open_store(path)
     try:
         return [load_run(store, rid) for rid in run_ids]
@@ -75,7 +82,7 @@ def _load_runs(path: str, run_ids: Sequence[str]) -> list[tuple[Report, list[dic
         store.close()
 
 
-def _plot(path: str | None, runs: Sequence[tuple[Report, Sequence[dict[str, Any]]]]) -> None:
+def _plot(path: str | None, runs: Sequence[tuple[Report, Columns]]) -> None:
     if not path:
         return
     from router.bench.plot import PlotUnavailableError, plot_runs

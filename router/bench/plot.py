@@ -5,13 +5,13 @@ without it `PlotUnavailableError` says how to get it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from router.bench.report import BREAKDOWN_KEYS, Report
+from router.bench.report import BREAKDOWN_KEYS, Columns, Report
 
 
 class PlotUnavailableError(RuntimeError):
@@ -35,7 +35,7 @@ def _label(report: Report) -> str:
     return f"{report.run.get('policy', '?')} ({report.run.get('id', '?')})"
 
 
-def plot_runs(runs: Sequence[tuple[Report, Sequence[Mapping[str, Any]]]], path: str | Path) -> Path:
+def plot_runs(runs: Sequence[tuple[Report, Columns]], path: str | Path) -> Path:
     """Write one PNG: a row of E2E CDFs (one panel per client region, one line per run)
     above stacked breakdown bars (one bar per region and run)."""
     plt = _pyplot()
@@ -46,18 +46,8 @@ def plot_runs(runs: Sequence[tuple[Report, Sequence[Mapping[str, Any]]]], path: 
     grid = fig.add_gridspec(2, len(regions))
     for i, region in enumerate(regions):
         ax = fig.add_subplot(grid[0, i])
-        for report, rows in runs:
-            e2e = np.sort(
-                np.array(
-                    [
-                        float(r["e2e_ms"])
-                        for r in rows
-                        if r.get("client_region") == region
-                        and r.get("status") == "ok"
-                        and r.get("e2e_ms") is not None
-                    ]
-                )
-            )
+        for report, cols in runs:
+            e2e = np.sort(cols.ok_e2e_ms(region))
             if e2e.size:
                 ax.plot(e2e / 1000.0, np.arange(1, e2e.size + 1) / e2e.size, label=_label(report))
         xs = [x for line in ax.lines for x in line.get_xdata()]

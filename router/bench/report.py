@@ -17,7 +17,7 @@ of the rows and the arguments, so the same rows always give the same report.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -156,22 +156,116 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 class Columns:
-    """The rows as numpy columns, so every slice of a report is a boolean mask (a report
-    over millions of rows costs a few vector passes, not a Python loop per slice)."""
+    """Request rows as numpy columns: floats (NaN for missing), labels as integer codes
+    into per-column name lists, output tokens. Every slice of a report is then a
+    boolean mask, and a run of millions of requests costs about 120 bytes per request
+    to report on (see `ColumnBuilder`), not a Python dict per row."""
 
-    FLOATS = ("arrived_at", "ttft_ms", "tpot_ms", "e2e_ms", "energy_j", "cost_usd", *BREAKDOWN_KEYS)
-    LABELS = ("status", "site", "client_region", "client_place")
+    FLOATS: tuple[str, ...] = (
+        "arrived_at",
+        "ttft_ms",
+        "tpot_ms",
+        "e2e_ms",
+        "energy_j",
+        "cost_usd",
+        *BREAKDOWN_KEYS,
+    )
+    LABELS: tuple[str, ...] = ("status", "site", "client_region", "client_place")
+    ORDER: tuple[str, ...] = (*FLOATS, *LABELS, "output_tokens")  # for `add_tuples`
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]], slo: Slo) -> None:
-        self.n = len(rows)
-        self.f: dict[str, np.ndarray] = {
-            k: np.array([_num(r.get(k)) for r in rows], dtype=float) for k in self.FLOATS
-        }
-        self.labels: dict[str, np.ndarray] = {
-            k: np.array([str(r.get(k) or "-") for r in rows], dtype=object) for k in self.LABELS
-        }
-        self.out_tokens = np.array([int(r.get("output_tokens") or 0) for r in rows], dtype=np.int64)
-        self.ok = self.labels["status"] == "ok"
+    def __init__(
+        self,
+        floats: dict[str, np.ndarray],
+        codes: dict[str, np.ndarray],
+        names: dict[str, list[str]],
+        out_tokens: np.ndarray,
+    ) -> None:
+        self.f = floats
+        self.codes = codes
+        self.names = names
+        self.out_tokens = out_tokens
+        self.n = int(out_tokens.size)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> Columns:
+        builder = ColumnBuilder()
+        builder.add(rows)
+        return builder.build()
+
+    def label_is(self, key: str, value: str) -> np.ndarray:
+        names = self.names[key]
+        if value not in names:
+            return np.zeros(self.n, dtype=bool)
+        mask: np.ndarray = self.codes[key] == names.index(value)
+        return mask
+
+    def ok_e2e_ms(self, region: str) -> np.ndarray:
+        """E2E of the requests of one client region that succeeded (for the CDF plot)."""
+        mask = self.label_is("status", "ok") & self.label_is("client_region", region)
+        e2e: np.ndarray = self.f["e2e_ms"][mask]
+        finite: np.ndarray = e2e[np.isfinite(e2e)]
+        return finite
+
+
+class ColumnBuilder:
+    """Accumulates rows chunk by chunk into `Columns` (label strings become codes as
+    they arrive), so a report can be built from a database cursor in bounded chunks."""
+
+    def __init__(self) -> None:
+        self._floats: dict[str, list[np.ndarray]] = {k: [] for k in Columns.FLOATS}
+        self._codes: dict[str, list[np.ndarray]] = {k: [] for k in Columns.LABELS}
+        self._index: dict[str, dict[str, int]] = {k: {} for k in Columns.LABELS}
+        self._tokens: list[np.ndarray] = []
+
+    def _code(self, key: str, value: Any) -> int:
+        index = self._index[key]
+        label = str(value) if value else "-"
+        code = index.get(label)
+        if code is None:
+            code = index[label] = len(index)
+        return code
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self.add_tuples(tuple(r.get(k) for k in Columns.ORDER) for r in rows)
+
+    def add_tuples(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows as tuples in `Columns.ORDER`."""
+        chunk = list(rows)
+        if not chunk:
+            return
+        cols = list(zip(*chunk, strict=True))
+        nf = len(Columns.FLOATS)
+        for i, key in enumerate(Columns.FLOATS):
+            self._floats[key].append(
+                np.array([math.nan if v is None else v for v in cols[i]], dtype=float)
+            )
+        for j, key in enumerate(Columns.LABELS):
+            self._codes[key].append(
+                np.array([self._code(key, v) for v in cols[nf + j]], dtype=np.int32)
+            )
+        self._tokens.append(np.array([int(v or 0) for v in cols[-1]], dtype=np.int64))
+
+    def build(self) -> Columns:
+        def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        return Columns(
+            {k: cat(v, float) for k, v in self._floats.items()},
+            {k: cat(v, np.int32) for k, v in self._codes.items()},
+            {k: list(index) for k, index in self._index.items()},
+            cat(self._tokens, np.int64),
+        )
+
+
+class _Frame:
+    """Columns under one SLO: the masks every slice of the report starts from."""
+
+    def __init__(self, cols: Columns, slo: Slo) -> None:
+        self.cols = cols
+        self.f = cols.f
+        self.n = cols.n
+        self.slo = slo
+        self.ok = cols.label_is("status", "ok")
         met = self.ok.copy()
         with np.errstate(invalid="ignore"):
             for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
@@ -179,24 +273,27 @@ class Columns:
                 if limit is not None:
                     met &= self.f[key] <= limit  # NaN (missing) compares False: a miss
         self.met = met
-        self.slo = slo
 
     def groups(self, key: str, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Label -> mask, sorted by label (within `mask` when given)."""
-        labels = self.labels[key]
-        present = labels if mask is None else labels[mask]
+        codes = self.cols.codes[key]
+        names = self.cols.names[key]
+        present = np.unique(codes if mask is None else codes[mask])
         out: dict[str, np.ndarray] = {}
-        for value in sorted(set(present.tolist())):
-            m = labels == value
-            out[value] = m if mask is None else m & mask
+        for code in sorted(present.tolist(), key=lambda c: names[c]):
+            m = codes == code
+            out[names[code]] = m if mask is None else m & mask
         return out
+
+    def first_label(self, key: str, mask: np.ndarray) -> str:
+        return self.cols.names[key][int(self.cols.codes[key][mask][0])]
 
     def stats(self, name: str, mask: np.ndarray, span_s: float) -> GroupStats:
         n = int(mask.sum())
         okm = mask & self.ok
         f = self.f
         met = int((mask & self.met).sum())
-        out_tokens = int(self.out_tokens[okm].sum())
+        out_tokens = int(self.cols.out_tokens[okm].sum())
         energy = float(np.nansum(f["energy_j"][okm]))
         cost = float(np.nansum(f["cost_usd"][okm]))
         breakdown: dict[str, float] = {}
@@ -229,19 +326,23 @@ class Columns:
         n = int(mask.sum())
         if not n:
             return {}
-        values, counts = np.unique(self.labels["site"][mask].astype(str), return_counts=True)
-        return {str(v): round(int(c) / n, 4) for v, c in zip(values, counts, strict=True)}
+        names = self.cols.names["site"]
+        counts = np.bincount(self.cols.codes["site"][mask], minlength=len(names))
+        return {
+            names[c]: round(int(counts[c]) / n, 4)
+            for c in sorted(np.flatnonzero(counts).tolist(), key=lambda c: names[c])
+        }
 
 
 def group_stats(
     name: str, rows: Sequence[Mapping[str, Any]], slo: Slo, span_s: float
 ) -> GroupStats:
     """The statistics of one slice of rows; `span_s` turns counts into rates."""
-    cols = Columns(rows, slo)
-    return cols.stats(name, np.ones(cols.n, dtype=bool), span_s)
+    frame = _Frame(Columns.from_rows(rows), slo)
+    return frame.stats(name, np.ones(frame.n, dtype=bool), span_s)
 
 
-def timeline(cols: Columns, *, start_s: float, span_s: float, windows: int) -> list[Window]:
+def timeline(cols: _Frame, *, start_s: float, span_s: float, windows: int) -> list[Window]:
     """Split the run into `windows` equal spans of arrival time."""
     if not cols.n or span_s <= 0 or windows <= 0:
         return []
@@ -249,8 +350,7 @@ def timeline(cols: Columns, *, start_s: float, span_s: float, windows: int) -> l
     with np.errstate(invalid="ignore"):
         index = np.clip(((cols.f["arrived_at"] - start_s) / width), 0, windows - 1)
     index = np.nan_to_num(index).astype(np.int64)
-    regions = sorted(set(cols.labels["client_region"].tolist()))
-    region_masks = {reg: cols.labels["client_region"] == reg for reg in regions}
+    region_masks = cols.groups("client_region")
     out = []
     for i in range(windows):
         bucket = index == i
@@ -290,7 +390,7 @@ def slo_capacity_rps(windows: Sequence[Window], threshold: float = 0.99) -> floa
 
 
 def build_report(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Columns,
     *,
     run: Mapping[str, Any] | None = None,
     slo: Slo | None = None,
@@ -303,7 +403,7 @@ def build_report(
     """The report of one run. Times in `phases` are relative to `start_s` (default: the
     first arrival); `span_s` (default: first to last arrival) sets the rates."""
     slo = slo or Slo()
-    cols = Columns(rows, slo)
+    cols = _Frame(rows if isinstance(rows, Columns) else Columns.from_rows(rows), slo)
     arrivals = cols.f["arrived_at"]
     finite = arrivals[np.isfinite(arrivals)]
     first = float(finite.min()) if finite.size else 0.0
@@ -335,7 +435,7 @@ def build_report(
         overall=cols.stats("all", everything, span_s),
         regions=[cols.stats(k, m, span_s) for k, m in cols.groups("client_region").items()],
         cities=[
-            cols.stats(f"{k} ({cols.labels['client_region'][m][0]})", m, span_s)
+            cols.stats(f"{k} ({cols.first_label('client_region', m)})", m, span_s)
             for k, m in places.items()
         ],
         sites=[cols.stats(k, m, span_s) for k, m in cols.groups("site").items()],

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from router.bench.compare import compare_reports
 from router.bench.render import compare_renderable, report_renderable, side_by_side
-from router.bench.report import Phase, Slo, build_report, group_stats, percentiles
+from router.bench.report import Columns, Phase, Slo, build_report, group_stats, percentiles
 
 
 def test_percentiles_match_numpy_and_ignore_missing():
@@ -155,7 +155,7 @@ def test_plot_writes_a_png(tmp_path):
         row(20 + i, region="Asia") for i in range(5)
     ]
     rep = build_report(rows, run={"id": "a", "policy": "fastest"})
-    out = plot_runs([(rep, rows)], tmp_path / "r.png")
+    out = plot_runs([(rep, Columns.from_rows(rows))], tmp_path / "r.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000
