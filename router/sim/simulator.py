@@ -445,10 +445,10 @@ class Simulation:
             for site in self.sites:
                 site.refresh_view()
             self.next_stats_at += self.scenario.routing.stats_interval_s
-        if at >= self.next_sample_at - 1e-9:
+        if self.on_site_samples is not None and at >= self.next_sample_at - 1e-9:
             self.samples.extend(site_sample(s, at) for s in self.sites)
             self.next_sample_at += self.scenario.sample_interval_s
-            if self.on_site_samples is not None and len(self.samples) >= 1000:
+            if len(self.samples) >= 1000:
                 self.on_site_samples(self.samples)
                 self.samples = []
 

@@ -100,7 +100,9 @@ def _scenario(name: str, requests: int):
 STUB = False
 
 
-def _run(name: str, policy: str, requests: int, *, regret: bool = True, on_rows=None):
+def _run(
+    name: str, policy: str, requests: int, *, regret: bool = True, on_rows=None, on_samples=None
+):
     scn = _scenario(name, requests)
     sim = Simulation(
         scn,
@@ -108,6 +110,7 @@ def _run(name: str, policy: str, requests: int, *, regret: bool = True, on_rows=
         seed=1,
         deps=_stub_deps() if STUB else default_deps(),
         on_rows=on_rows or (lambda rows: None),
+        on_site_samples=on_samples,
         max_requests=requests,
         regret=regret,
     )
@@ -196,7 +199,14 @@ def memory(args: argparse.Namespace) -> None:
             )
 
     print(f"peak RSS before the run: {rss0 / 1024:.1f} MiB")
-    r = _run(args.scenario, args.policy, args.memory, regret=not args.no_regret, on_rows=on_rows)
+    r = _run(
+        args.scenario,
+        args.policy,
+        args.memory,
+        regret=not args.no_regret,
+        on_rows=on_rows,
+        on_samples=lambda samples: None,
+    )
     first, last = marks[0][1], marks[-1][1]
     print(
         f"{r.requests:,} requests in {r.cpu_s:.0f} CPU s; peak RSS growth from "
