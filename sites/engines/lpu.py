@@ -15,9 +15,12 @@ sequences in flight at each moment (∫ dt / n(t) over its lifetime).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
+
+import numpy as np
 
 from sites.engine_api import (
     DeploymentSpec,
@@ -76,8 +79,11 @@ class LPUEngine:
         self._queue: deque[EngineRequest] = deque()
         self._flights: dict[str, _Flight] = {}
         self._active: set[str] = set()  # queued or in flight
-        # Per replica: (start, end) of recent flights, for sharing idle power and price.
+        # Per replica: (start, end) of recent flights, sorted by start, for sharing idle
+        # power and price; their starts (for bisect) and the longest span.
         self._spans: list[list[tuple[float, float]]] = [[] for _ in range(deployment.replicas)]
+        self._span_starts: list[list[float]] = [[] for _ in range(deployment.replicas)]
+        self._longest_s: list[float] = [0.0] * deployment.replicas
         self._done_heap: list[tuple[float, str]] = []  # (last iteration start, id)
         self._now = start_at
         hw = deployment.hardware
@@ -143,31 +149,41 @@ class LPUEngine:
             interval = self.token_s(req.prompt_tokens, req.output_tokens)
             first_at = start + self._cost.prefill_s(req.prompt_tokens)
             f = _Flight(req, r, start, first_at, interval)
-            self._spans[r].append((start, f.finish_at))
-            if len(self._spans[r]) > 4 * self._cap + 16:
-                self._prune_spans(r)
+            self._add_span(r, start, f.finish_at)
             heapq.heappush(held, (f.finish_at, kv, req.request_id))
             self._flights[req.request_id] = f
             heapq.heappush(self._done_heap, (f.last_iteration_at, req.request_id))
 
     def _shared_s(self, r: int, start: float, end: float) -> float:
-        """∫ dt / n(t) over [start, end): n = flights in flight on replica r."""
-        spans = [(a, b) for a, b in self._spans[r] if a < end and b > start]
-        events = sorted([(max(a, start), 1) for a, b in spans]
-                        + [(min(b, end), -1) for a, b in spans])
-        total, n, last = 0.0, 0, start
-        for t, delta in events:
-            if n > 0 and t > last:
-                total += (t - last) / n
-            last = max(last, t)
-            n += delta
-        return total
+        """∫ dt / n(t) over [start, end): n = flights in flight on replica r. Spans are
+        sorted by start, and none is longer than the longest seen, so only a window of
+        them can overlap."""
+        spans, starts = self._spans[r], self._span_starts[r]
+        lo = bisect.bisect_right(starts, start - self._longest_s[r])
+        hi = bisect.bisect_left(starts, end)
+        window = np.array(spans[lo:hi], dtype=float).reshape(-1, 2)
+        window = window[window[:, 1] > start]
+        if not len(window):
+            return 0.0
+        times = np.concatenate((np.maximum(window[:, 0], start), np.minimum(window[:, 1], end)))
+        deltas = np.concatenate((np.ones(len(window)), -np.ones(len(window))))
+        order = np.lexsort((deltas, times))
+        times, n = times[order], np.cumsum(deltas[order])
+        gaps = np.diff(times)
+        busy = n[:-1] > 0
+        return float(np.sum(gaps[busy] / n[:-1][busy]))
 
-    def _prune_spans(self, r: int) -> None:
-        """Forget spans that end before every unreported flight of replica r began."""
-        starts = [f.start_at for f in self._flights.values() if f.replica == r]
-        horizon = min(starts) if starts else self._now
-        self._spans[r] = [sp for sp in self._spans[r] if sp[1] > horizon]
+    def _add_span(self, r: int, start: float, end: float) -> None:
+        self._spans[r].append((start, end))
+        self._span_starts[r].append(start)
+        self._longest_s[r] = max(self._longest_s[r], end - start)
+        if len(self._spans[r]) > 8 * self._cap + 64:
+            # Forget spans that ended before every unreported flight of replica r began.
+            starts = [f.start_at for f in self._flights.values() if f.replica == r]
+            horizon = min(starts) if starts else start
+            keep = [sp for sp in self._spans[r] if sp[1] > horizon]
+            self._spans[r] = keep
+            self._span_starts[r] = [sp[0] for sp in keep]
 
     def _result(self, f: _Flight, end_at: float, generated: int, cancelled: bool) -> RequestResult:
         busy_s = max(end_at - f.start_at, 0.0)
