@@ -43,7 +43,12 @@ def register(sub: Any) -> None:
         description="Run SCENARIO (a built-in name or a TOML file) once per --policy, on the "
         "same seeded traffic, store every request in --db and print the report.",
     )
-    run.add_argument("scenario", metavar="SCENARIO")
+    run.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="built-in (eu-asia-baseline, peak-hours, riyadh-outage, sovereign-eu, "
+        "long-outputs, million-lpu) or a scenario TOML file",
+    )
     run.add_argument(
         "--mode",
         choices=("sim", "live"),
@@ -59,7 +64,12 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--seed", type=int, help="traffic seed (default: the scenario's)")
     run.add_argument("--db", default="georoute.db", help="results database (default georoute.db)")
-    run.add_argument("--router", metavar="URL", help="router base URL (live mode)")
+    run.add_argument(
+        "--router",
+        metavar="URL",
+        help="live mode: the router's base URL, or `local` to start the "
+        "scenario's sites and router in this process",
+    )
     limit = run.add_mutually_exclusive_group()
     limit.add_argument("--requests", type=_positive_int, metavar="N", help="stop after N requests")
     limit.add_argument(
@@ -138,7 +148,7 @@ def register(sub: Any) -> None:
         "(default 0,0.5,0.9,1.5; above 1 queues)",
     )
     cross.add_argument("--config", metavar="FILE", help="topology TOML (default: the built-in)")
-    cross.add_argument("--json", action="store_true")
+    cross.add_argument("--json", action="store_true", help="print one JSON object")
     cross.set_defaults(func=_crossover)
 
 
