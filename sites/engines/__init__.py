@@ -7,6 +7,16 @@ Public API (stable):
 - `estimate_latency(spec, load, prompt_tokens, output_tokens) -> LatencyEstimate`:
   a closed-form forecast for the router's `fastest` policy.
 - `GPUEngine`, `LPUEngine`: the engine classes.
+
+Driving them (both engines):
+- `advance(until)` runs every iteration that starts before `until` and returns their
+  tokens (TokenRuns, timestamps up to one iteration past `until`) and the requests
+  that finished; how a driver chops time into `advance` calls never changes results.
+- `submit` a request with `arrived_at` <= the engine's time (e.g. mid-iteration): it
+  joins the next iteration. A later `arrived_at` is honoured (it waits for its time).
+- `next_event_at()` is always later than the last `until` while there is work, and
+  `advance(until=next_event_at())` never runs past a completion: a closed-loop driver
+  can loop on it (see `sites.predict.run_closed_loop`). None when idle and empty.
 """
 
 from __future__ import annotations
