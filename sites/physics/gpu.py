@@ -18,12 +18,22 @@ compute-bound, and the smooth roofline keeps throughput rising at large batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from sites.catalog import KV_BYTES, WEIGHT_BYTES, HardwareSpec, ModelSpec
 from sites.catalog.precisions import UNQUANTISED_BYTES
 from sites.engine_api import Precision
 from sites.physics import constants as consts
 from sites.physics.constants import FrameworkProfile
+
+
+class PrefillShape(TypedDict, total=False):
+    """The prefill part of an iteration's batch (all optional: decode-only by default)."""
+
+    prefill_tokens: int
+    prefill_attention_pairs: float
+    prefill_context_tokens: float
+    logits_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,28 +58,11 @@ class GPUCostModel:
     fixed_s: float  # per-iteration fixed overheads (framework, collectives' latency, MoE)
 
     def iteration_s(
-        self,
-        *,
-        decode_seqs: int,
-        decode_context_tokens: float,
-        prefill_tokens: int = 0,
-        prefill_attention_pairs: float = 0.0,
-        prefill_context_tokens: float = 0.0,
-        logits_tokens: int | None = None,
+        self, *, decode_seqs: int, decode_context_tokens: float, **prefill: Unpack[PrefillShape]
     ) -> float:
-        """Duration of one iteration.
-
-        `decode_context_tokens`: sum of the decode sequences' context lengths.
-        `prefill_attention_pairs`: Σ chunk × (prior context + chunk/2) over prefill chunks.
-        `prefill_context_tokens`: Σ prior context read by the prefill chunks.
-        """
+        """Duration of one iteration (see `iteration_parts`)."""
         return self.iteration_parts(
-            decode_seqs=decode_seqs,
-            decode_context_tokens=decode_context_tokens,
-            prefill_tokens=prefill_tokens,
-            prefill_attention_pairs=prefill_attention_pairs,
-            prefill_context_tokens=prefill_context_tokens,
-            logits_tokens=logits_tokens,
+            decode_seqs=decode_seqs, decode_context_tokens=decode_context_tokens, **prefill
         )[0]
 
     def iteration_parts(
@@ -82,7 +75,13 @@ class GPUCostModel:
         prefill_context_tokens: float = 0.0,
         logits_tokens: int | None = None,
     ) -> tuple[float, float]:
-        """(duration_s, busy fraction of the roofline part) for energy accounting."""
+        """(duration_s, busy fraction of the roofline part, for energy accounting).
+
+        `decode_context_tokens`: sum of the decode sequences' context lengths.
+        `prefill_attention_pairs`: Σ chunk × (prior context + chunk/2) over prefill chunks.
+        `prefill_context_tokens`: Σ prior context read by the prefill chunks.
+        `logits_tokens`: tokens that produce logits (default: decodes + one per prefill).
+        """
         tokens = decode_seqs + prefill_tokens
         if tokens <= 0:
             return 0.0, 0.0
