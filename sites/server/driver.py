@@ -7,8 +7,8 @@ known at least one iteration ahead). Each HTTP handler pulls chunks from its own
 stream, which sleeps until the wall-clock time of the chunk's last token.
 
 When to advance, and how far (`Pacing.horizon_s`, signed):
-- Continuous batching (GPUs), horizon = -grace: an iteration is committed `grace` (5 ms,
-  at most a third of the last iteration) after it starts, when the loop wakes at the
+- Continuous batching (GPUs), horizon = -grace: an iteration is committed `grace` (10 ms,
+  at most half the last iteration) after it starts, when the loop wakes at the
   next iteration boundary plus grace (the earliest time any open stream runs out of
   known tokens, or the engine's next event; for an idle engine, the first arrival).
   A request that arrives within that grace is given the boundary as its arrival, so
@@ -38,7 +38,11 @@ Coalescing rule (what a chunk holds, and when it is sent):
    already due: a late writer catches up in one write rather than queueing more.
 4. Chunks are released up to `early_s` before their scheduled time: asyncio's timers
    fire up to 1 ms late (epoll's millisecond resolution), and releasing within half
-   of that centres the error on zero instead of biasing it late.
+   of that centres the error on zero instead of biasing it late. When n streams
+   have a token at the same instant (a GPU batch), their writes, which take about
+   `chunk_cost_s` each on one event loop, start a further n x chunk_cost_s / 2 early
+   (at most `max_spread_s`), so the arrivals centre on the scheduled time instead of
+   trailing it by the whole burst.
 A chunk's timing is judged by its last token, which is never sent after its time
 except by event-loop lag.
 """
@@ -59,9 +63,11 @@ from sites.engine_api import Engine, EngineRequest, RequestResult, StepReport, T
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHUNKS_PER_S = 4000.0
-DEFAULT_GRACE_S = 0.005  # continuous batching: commit an iteration up to 5 ms after it starts
+DEFAULT_GRACE_S = 0.010  # continuous batching: commit an iteration up to 10 ms after it starts
 DEFAULT_LOOKAHEAD_S = 0.05  # static schedules: keep 25-50 ms of tokens known
 DEFAULT_EARLY_S = 0.0005
+DEFAULT_CHUNK_COST_S = 30e-6  # server-side cost of one chunk write, measured on 2 shared cores
+DEFAULT_MAX_SPREAD_S = 0.004
 
 
 class StreamDroppedError(Exception):
@@ -190,8 +196,9 @@ class TokenStream:
                 continue
             index, at = plan
             now = clock.now()
-            if at - self._driver.early_s > now:
-                await self._wait(at - self._driver.early_s)
+            early = self._driver.release_early_s()
+            if at - early > now:
+                await self._wait(at - early)
                 continue
             return self._take(max(index, self._last_due(now)))
 
@@ -249,7 +256,7 @@ class TokenStream:
 
     def _last_due(self, now: float) -> int:
         """The index of the last known token scheduled at or before clock time `now`."""
-        horizon = self._driver.time.to_engine(now + self._driver.early_s)
+        horizon = self._driver.time.to_engine(now + self._driver.release_early_s())
         due = self._next - 1
         for run in self._runs:
             if run.first_at > horizon:
@@ -291,6 +298,8 @@ class Pacing:
     max_chunks_per_s: float = DEFAULT_MAX_CHUNKS_PER_S
     horizon_s: float = -DEFAULT_GRACE_S
     early_s: float = DEFAULT_EARLY_S
+    chunk_cost_s: float = DEFAULT_CHUNK_COST_S
+    max_spread_s: float = DEFAULT_MAX_SPREAD_S
 
     def __post_init__(self) -> None:
         if not self.max_chunks_per_s > 0:
@@ -324,6 +333,9 @@ class SiteDriver:
         self.max_chunks_per_s = pacing.max_chunks_per_s
         self.horizon_s = pacing.horizon_s
         self.early_s = pacing.early_s
+        self.chunk_cost_s = pacing.chunk_cost_s
+        self.max_spread_s = pacing.max_spread_s
+        self._burst = 1  # most streams sharing one token time in the last dispatch
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
         self._iteration_s = math.inf  # the engine's latest iteration (token gap)
@@ -385,6 +397,11 @@ class SiteDriver:
     def release(self, stream: TokenStream) -> None:
         """Forget a stream that was served to the end."""
         self.streams.pop(stream.request_id, None)
+
+    def release_early_s(self) -> float:
+        """How early a due chunk may go (rule 4 of the module docstring)."""
+        spread = min(self._burst * self.chunk_cost_s / 2.0, self.max_spread_s)
+        return self.early_s + spread
 
     def min_gap_s(self) -> float:
         """The coalescing gap for each stream: the chunk budget shared by all."""
@@ -457,9 +474,10 @@ class SiteDriver:
 
     def _grace_s(self) -> float:
         """The commit delay for continuous batching: the configured grace, but at most
-        a third of the last iteration, so an iteration's tokens (stamped at its end)
-        are always known well before they are due."""
-        return min(-self.horizon_s, self._iteration_s / 3.0)
+        half the last iteration and never so late that an iteration's tokens (stamped
+        at its end) would be known after they are due (release margin + 1.5 ms)."""
+        dt = self._iteration_s
+        return max(0.0, min(-self.horizon_s, dt / 2.0, dt - self.release_early_s() - 0.0015))
 
     def _next_wake_e(self) -> float | None:
         """Engine time at which the loop should advance the engine next."""
@@ -504,6 +522,11 @@ class SiteDriver:
 
     def _dispatch(self, report: StepReport) -> None:
         streams = self.streams
+        if report.tokens:
+            same: dict[float, int] = {}
+            for run in report.tokens:
+                same[run.first_at] = same.get(run.first_at, 0) + 1
+            self._burst = max(same.values())
         for run in report.tokens:
             if run.interval_s > 0:
                 self._iteration_s = run.interval_s
