@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -156,10 +157,12 @@ async def serve(ready_fd: int | None) -> None:
     ]
     group = await run_sites(sites)
     print(json.dumps(dict(group)), flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await group.stop()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    cpu0 = time.process_time()
+    await stop.wait()
+    print(json.dumps({"server_cpu_s": time.process_time() - cpu0}), flush=True)
+    await group.stop()
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -203,7 +206,10 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         if server is not None:
             server.terminate()
+            assert server.stdout is not None
+            cpu = json.loads(server.stdout.readline())["server_cpu_s"]
             server.wait(timeout=60)
+            print(f"server process CPU: {cpu:.1f} s over the whole run")
         else:
             await group.stop()
 
