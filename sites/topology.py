@@ -262,17 +262,24 @@ def check_deployment(site: SiteConfig, *, where: str, file: str) -> None:
         raise ConfigError(file, _join(where, key), message.replace("--", "")) from exc
 
 
-def load_topology(path: str | Path) -> list[SiteConfig]:
-    """Read a TOML file and validate its `[[sites]]` (other top-level tables are left
-    to their own layers). Raises ConfigError for unreadable files and bad TOML too."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's tables; ConfigError (naming the file) if unreadable or not TOML.
+    Shared by every loader of scenario and topology files."""
     file = str(path)
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "", f"invalid TOML: {exc}") from exc
+
+
+def load_topology(path: str | Path) -> list[SiteConfig]:
+    """Read a TOML file and validate its `[[sites]]` (other top-level tables are left
+    to their own layers). Raises ConfigError for unreadable files and bad TOML too."""
+    file = str(path)
+    data = read_toml(path)
     if "sites" not in data:
         raise ConfigError(file, "sites", "missing: the file needs at least one [[sites]] table")
     return parse_sites(data["sites"], file=file)
