@@ -112,6 +112,22 @@ async def closed_loop(
     return fig
 
 
+async def timer_baseline(tasks: int, period_s: float = 0.03, rounds: int = 60) -> list[float]:
+    """Lateness of bare asyncio timers (`tasks` of them firing together every period,
+    no I/O): what this machine's scheduler and event loop allow at best right now."""
+    lags: list[float] = []
+    start = time.monotonic() + 0.05
+
+    async def sleeper() -> None:
+        for k in range(rounds):
+            at = start + k * period_s
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            lags.append((time.monotonic() - at) * 1000.0)
+
+    await asyncio.gather(*(sleeper() for _ in range(tasks)))
+    return lags
+
+
 def pct(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -191,6 +207,8 @@ async def main_async(args: argparse.Namespace) -> None:
         f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}"
     )
     try:
+        print(f"  baseline: {args.concurrency} bare asyncio timers firing together, lateness ms")
+        print(f"       {pct(await timer_baseline(args.concurrency))}")
         levels = [50, 100, 200, 400, 800, 1600] if args.sweep else [args.concurrency]
         passed = None
         for c in levels:
