@@ -57,12 +57,6 @@ class _Flight:
         x = (until - self.first_at) / self.interval_s
         return min(self.req.output_tokens, 1 + max(0, math.ceil(x)))
 
-    @property
-    def last_iteration_at(self) -> float:
-        if self.req.output_tokens == 1:
-            return self.start_at
-        return self.finish_at - self.interval_s
-
 
 class LPUEngine:
     """Pipelined LPU deployment; implements `sites.engine_api.Engine`."""
@@ -84,7 +78,10 @@ class LPUEngine:
         self._spans: list[list[tuple[float, float]]] = [[] for _ in range(deployment.replicas)]
         self._span_starts: list[list[float]] = [[] for _ in range(deployment.replicas)]
         self._longest_s: list[float] = [0.0] * deployment.replicas
-        self._done_heap: list[tuple[float, str]] = []  # (last iteration start, id)
+        # (finish time, id). A request is reported finished once `until` reaches its last
+        # token (its tokens go out one iteration earlier): by then every admission that
+        # overlaps it is known, so its share of idle power and price is exact.
+        self._done_heap: list[tuple[float, str]] = []
         self._now = start_at
         hw = deployment.hardware
         chips = deployment.cost.chips
@@ -152,7 +149,7 @@ class LPUEngine:
             self._add_span(r, start, f.finish_at)
             heapq.heappush(held, (f.finish_at, kv, req.request_id))
             self._flights[req.request_id] = f
-            heapq.heappush(self._done_heap, (f.last_iteration_at, req.request_id))
+            heapq.heappush(self._done_heap, (f.finish_at, req.request_id))
 
     def _shared_s(self, r: int, start: float, end: float) -> float:
         """∫ dt / n(t) over [start, end): n = flights in flight on replica r. Spans are
@@ -251,7 +248,7 @@ class LPUEngine:
                     tokens.append(TokenRun(rid, f.reported, n - f.reported, first, f.interval_s))
                     f.reported = n
         heap = self._done_heap
-        while heap and heap[0][0] < until:
+        while heap and heap[0][0] <= until:
             _, rid = heapq.heappop(heap)
             done = self._flights.pop(rid, None)
             if done is None:

@@ -257,6 +257,8 @@ def test_any_advance_pattern_gives_the_same_tokens_and_every_request_finishes(it
         assert all(y > x for x, y in itertools.pairwise(times[rid]))
         np.testing.assert_allclose(times[rid], ref_times[rid], rtol=0, atol=1e-9)
         assert r.preemptions == ref_results[rid].preemptions
+        assert r.energy_j == pytest.approx(ref_results[rid].energy_j, rel=1e-9)
+        assert r.cost_usd == pytest.approx(ref_results[rid].cost_usd, rel=1e-9)
 
 
 def test_cancelled_request_reports_the_tokens_it_got():

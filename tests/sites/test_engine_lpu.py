@@ -133,3 +133,54 @@ def test_energy_and_cost_add_up_to_the_deployment_total(hardware):
     total_energy = sum(r.energy_j for r in run.results)
     assert hw.idle_power_w * devices * makespan < total_energy
     assert total_energy < hw.power_w * devices * makespan
+
+
+# --- randomised: capacity is never exceeded and advance patterns do not matter ---------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SMALL = DeploymentSpec(hardware="groq-lpu", model="llama-2-7b", precision="fp8",
+                       max_num_seqs=3, replicas=2)
+
+
+def _run(items, untils):
+    engine = build_engine(SMALL)
+    runs, results = [], []
+    cuts = sorted(untils)
+    for i, (p, o, a) in enumerate(sorted(items, key=lambda x: x[2])):
+        while cuts and cuts[0] < a:
+            rep = engine.advance(cuts.pop(0))
+            runs += rep.tokens
+            results += rep.finished
+        rep = engine.advance(a)
+        runs += rep.tokens
+        results += rep.finished
+        engine.submit(req(f"q{i}", p, o, a))
+    for u in [*cuts, 1e6]:
+        rep = engine.advance(u)
+        runs += rep.tokens
+        results += rep.finished
+    times = {}
+    for r in runs:
+        for k in range(r.count):
+            times[(r.request_id, r.first_index + k)] = r.at(k)
+    return times, {r.request_id: r for r in results}
+
+
+@settings(max_examples=25, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(1, 2000), st.integers(1, 1500),
+                                st.floats(0.0, 2.0)), min_size=1, max_size=15),
+       untils=st.lists(st.floats(0.0, 10.0), max_size=20))
+def test_lpu_random_workloads(items, untils):
+    ref_times, ref = _run(items, [])
+    times, results = _run(items, untils)
+    assert times.keys() == ref_times.keys()
+    for key, t in times.items():
+        assert t == pytest.approx(ref_times[key], abs=1e-9)
+    assert len(results) == len(items)
+    spans = sorted((r.first_scheduled_at, r.finished_at) for r in results.values())
+    for start, _ in spans:  # never more sequences in flight than 2 replicas x 3 slots
+        assert sum(1 for s, f in spans if s <= start < f) <= 6
+    for r in results.values():
+        assert r.energy_j == pytest.approx(ref[r.request_id].energy_j, rel=1e-9)
