@@ -162,7 +162,7 @@ def test_requests_limit_and_text_report(tmp_path, capsys):
     argv = [
         "bench",
         "run",
-        "riyadh-outage",
+        "eu-asia-baseline",
         "--requests",
         "50",
         "--db",
@@ -171,33 +171,44 @@ def test_requests_limit_and_text_report(tmp_path, capsys):
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "riyadh-outage" in out
+    assert "eu-asia-baseline" in out
     assert "50 requests" in out
     assert "Per client region" in out
     assert "Regret" in out
 
 
+OUTAGE = (
+    SMALL.replace('name = "small"', 'name = "small-outage"')
+    + """
+[[events]]
+at_s = 10.0
+site = "riyadh-1"
+action = "fail"
+[[events]]
+at_s = 20.0
+site = "riyadh-1"
+action = "restore"
+"""
+)
+
+
 def test_outage_report_shows_each_phase(tmp_path, capsys):
     import json
 
-    argv = [
-        "bench",
-        "run",
-        "riyadh-outage",
-        "--db",
-        str(tmp_path / "o.db"),
-        "--json",
-        "--duration",
-        "300",
-    ]
+    path = tmp_path / "outage.toml"
+    path.write_text(OUTAGE)
+    argv = ["bench", "run", str(path), "--db", str(tmp_path / "o.db"), "--json"]
     assert main(argv) == 0
     (rep,) = json.loads(capsys.readouterr().out)["runs"]
-    phases = {p["phase"].split(": ")[1]: p for p in rep["phases"]}
-    assert set(phases) == {"all sites up", "riyadh-1 failed"}
-    during = phases["riyadh-1 failed"]
-    # while riyadh-1 is down nobody is served there (requests caught mid-outage aside)
-    for region in during["regions"]:
-        assert region["share"].get("riyadh-1", 0.0) < 0.05
+    assert [(p["start_s"], p["end_s"]) for p in rep["phases"]] == [(0, 10), (10, 20), (20, 30)]
+    before, during, after = ({r["name"]: r for r in p["regions"]} for p in rep["phases"])
+    assert "riyadh-1 failed" in rep["phases"][1]["phase"]
+    # fastest sends Asia to riyadh-1 while it is up, elsewhere while it is down
+    assert before["asia"]["share"].get("riyadh-1", 0.0) > 0.9
+    assert during["asia"]["share"].get("riyadh-1", 0.0) < 0.05
+    assert after["asia"]["share"].get("riyadh-1", 0.0) > 0.9
+    # and Asia pays for it in latency while the LPU hub is away
+    assert during["asia"]["e2e_ms"]["p50"] > before["asia"]["e2e_ms"]["p50"]
 
 
 def test_residency_cost_by_counterfactual_on_the_same_traffic(tmp_path, capsys):
@@ -231,21 +242,15 @@ def test_residency_cost_by_counterfactual_on_the_same_traffic(tmp_path, capsys):
 def test_outage_counterfactual_has_no_phases(tmp_path, capsys):
     import json
 
-    argv = [
-        "bench",
-        "run",
-        "riyadh-outage",
-        "--no-events",
-        "--duration",
-        "30",
-        "--db",
-        str(tmp_path / "n.db"),
-        "--json",
-    ]
+    path = tmp_path / "outage.toml"
+    path.write_text(OUTAGE)
+    argv = ["bench", "run", str(path), "--no-events", "--db", str(tmp_path / "n.db"), "--json"]
     assert main(argv) == 0
     (rep,) = json.loads(capsys.readouterr().out)["runs"]
     assert rep["phases"] == []
-    assert rep["run"]["scenario"] == "riyadh-outage (no events)"
+    assert rep["run"]["scenario"] == "small-outage (no events)"
+    asia = next(r for r in rep["regions"] if r["name"] == "asia")
+    assert asia["share"].get("riyadh-1", 0.0) > 0.9  # nothing failed: Asia stays on the hub
 
 
 def test_requests_limit_spans_its_own_arrivals(tmp_path, capsys):
