@@ -90,10 +90,14 @@ def _resolve_gpu(spec: DeploymentSpec, hw: HardwareSpec, model: ModelSpec) -> GP
                     break
             else:
                 raise DeploymentError(_gpu_need_message(model, hw, spec.precision, MAX_TP))
-    if tp is None:
+    if tp is None:  # the largest group that splits both the devices and the heads
         tp = min(devices, MAX_TP)
-        while devices % tp:
+        while devices % tp or model.heads % tp:
             tp -= 1
+    if model.heads % tp:
+        raise DeploymentError(
+            f"--tp {tp} must divide {model.id}'s {model.heads} attention heads"
+        )
     if devices % tp:
         raise DeploymentError(f"--devices {devices} is not a multiple of --tp {tp}")
     if tp > MAX_TP:

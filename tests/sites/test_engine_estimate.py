@@ -78,3 +78,17 @@ def test_gpu_estimate_tracks_the_engine_under_steady_load():
     ratios = [est.e2e_s(out) / (results[rid].finished_at - results[rid].arrived_at)
               for rid, (est, out) in forecasts.items()]
     assert 0.85 < float(np.median(ratios)) < 1.15
+
+
+def test_tensor_parallel_size_must_split_devices_and_heads():
+    from sites.engine_api import DeploymentError
+
+    three = resolve_deployment(DeploymentSpec(hardware="h100-sxm", model="llama-3.1-8b",
+                                              devices=3))
+    assert (three.devices, three.tp) == (3, 1)  # 32 heads: three data-parallel copies
+    with pytest.raises(DeploymentError, match="--tp 3"):
+        resolve_deployment(DeploymentSpec(hardware="h100-sxm", model="llama-3.1-8b",
+                                          devices=3, tp=3))
+    with pytest.raises(DeploymentError, match="--devices 4 is not a multiple of --tp 8"):
+        resolve_deployment(DeploymentSpec(hardware="h100-sxm", model="llama-3.1-70b",
+                                          devices=4, tp=8))
