@@ -61,7 +61,12 @@ def _check_positive(args: argparse.Namespace, *names: str) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from sites.engine_api import CatalogError, DeploymentError, DeploymentSpec
+    from sites.engine_api import (
+        CatalogError,
+        DeploymentError,
+        DeploymentSpec,
+        EngineCapacityError,
+    )
     from sites.predict import run_closed_loop
 
     _check_positive(args, "input_tokens", "output_tokens", "concurrency", "requests",
@@ -81,6 +86,8 @@ def _predict(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         flag = _flag_for(str(exc))
         raise CLIError(f"{flag}{exc}") from None
+    except EngineCapacityError as exc:
+        raise CLIError(f"--input-tokens/--output-tokens: {exc}") from None
     except (DeploymentError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     result = run.prediction

@@ -68,3 +68,11 @@ def test_lpu_chip_count_too_small(capsys):
 def test_calibrate_with_a_missing_points_file(capsys, tmp_path):
     assert main(["calibrate", "--points", str(tmp_path / "nope.csv")]) == 2
     assert "--points" in capsys.readouterr().err
+
+
+def test_request_longer_than_the_context_names_the_length_flags(capsys):
+    args = swap(swap(BASE, "--model", "llama-2-70b"), "--input-tokens", "4000")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens" in err
+    assert "4100 tokens of context" in err
