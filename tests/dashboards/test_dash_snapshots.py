@@ -23,7 +23,7 @@ async def feed(pilot, src: FakeSource, steps: int = 20) -> None:
             src.router.apply(SiteAction(site="riyadh-1", op="fail"))
         before = app.snapshots_received
         src.push()
-        for _ in range(200):
+        for _ in range(1000):  # up to ~10 s on a busy machine
             if app.snapshots_received > before:
                 break
             await pilot.pause(0.01)

@@ -98,7 +98,7 @@ async def test_unreachable_router_is_reported_then_rejoined(aiohttp_server, unus
     )
     task = asyncio.ensure_future(_take(source, 2))
     try:
-        for _ in range(200):
+        for _ in range(1000):
             if source.status.state == "unreachable":
                 break
             await asyncio.sleep(0.01)
@@ -192,7 +192,7 @@ async def test_router_dying_mid_stream_is_reported(aiohttp_server):
         assert source.status.state == "live"
         pending = asyncio.ensure_future(anext(stream))
         await server.close()
-        for _ in range(500):
+        for _ in range(1000):
             if source.status.state == "unreachable":
                 break
             await asyncio.sleep(0.01)
