@@ -108,6 +108,8 @@ def _breakdown_table(report: Report) -> Table:
     t.add_column("E2E p50", justify="right")
     for prefix, groups in (("region", report.regions), ("site", report.sites)):
         for g in groups:
+            if not g.ok:
+                continue  # nothing finished here: no time to break down
             t.add_row(
                 f"{prefix} {g.name}",
                 *(_ms(g.breakdown_ms[k]) for k in BREAKDOWN_KEYS),

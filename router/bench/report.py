@@ -219,7 +219,8 @@ class ColumnBuilder:
 
     def _code(self, key: str, value: Any) -> int:
         index = self._index[key]
-        label = str(value) if value else "-"
+        # a request no site took (rejected, or failed before routing) has no site
+        label = str(value) if value else ("(none)" if key == "site" else "-")
         code = index.get(label)
         if code is None:
             code = index[label] = len(index)
