@@ -47,7 +47,7 @@ async def test_child_dashboard_saves_a_screenshot_of_a_router(aiohttp_server, tm
     status = await run_dashboard(
         str(server.make_url("")).rstrip("/"),
         "s3cret",
-        extra_args=("--screenshot", str(out), "--after", "1.5", "--size", "100x30"),
+        extra_args=("--screenshot", str(out), "--after", "4", "--size", "100x30"),
         duration_s=120,
     )
     assert status == 0
