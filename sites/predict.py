@@ -4,12 +4,13 @@
 wait for its last token and send the next at once. The means are taken over the
 steady state: requests that arrive after the first `concurrency` completions (warm-up:
 the first wave starts in lock-step) and finish before the last request is sent
-(cool-down: the load then drains). Throughput is output tokens completed per second
-inside that window. Without a steady window (too few requests) all requests count.
+(cool-down: the load then drains). Throughput is the output tokens emitted inside that
+window per second. Without a steady window (too few requests) all requests count.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +113,7 @@ def summarise(
     steady = [r for r in done if r.arrived_at >= warm_at and r.finished_at <= cool_down_at]
     if len(steady) >= 3 and cool_down_at > warm_at:
         window = (warm_at, cool_down_at)
-        in_window = [r for r in done if warm_at < r.finished_at <= cool_down_at]
-        tokens = sum(r.output_tokens for r in in_window)
+        tokens = sum(tokens_between(r, warm_at, cool_down_at) for r in done)
     else:
         steady = done
         window = (min(r.arrived_at for r in done), done[-1].finished_at)
@@ -139,6 +139,20 @@ def summarise(
         energy_j_per_token=sum(r.energy_j for r in done) / max(out_tokens, 1),
         cost_usd_per_mtok=sum(r.cost_usd for r in done) / max(out_tokens, 1) * 1e6,
     )
+
+
+def tokens_between(r: RequestResult, start: float, end: float) -> int:
+    """Output tokens of `r` emitted in (start, end]. Token k of a finished request is
+    emitted at first_token_at + k × tpot (evenly spaced: the mean gap)."""
+    if r.first_token_at is None:
+        return 0
+    first, n = r.first_token_at, r.output_tokens
+    if n == 1 or not r.tpot_s:
+        return 1 if start < first <= end else 0
+    step = r.tpot_s
+    k_lo = max(0, math.floor((start - first) / step) + 1)
+    k_hi = min(n - 1, math.floor((end - first) / step))
+    return max(0, k_hi - k_lo + 1)
 
 
 def predict(

@@ -52,3 +52,22 @@ def test_non_positive_numbers_name_the_field(field):
     kwargs = {"input_tokens": 10, "output_tokens": 10, "concurrency": 1, field: 0}
     with pytest.raises(DeploymentError, match=field):
         predict(NIM, **kwargs)
+
+
+def test_throughput_obeys_littles_law_in_the_steady_state():
+    """Closed loop, no think time: throughput = clients x tokens / latency."""
+    p = predict(NIM, input_tokens=2000, output_tokens=300, concurrency=32, requests=300)
+    assert p.total_tok_s == pytest.approx(32 * 300 / (p.e2e_ms / 1000), rel=0.05)
+
+
+def test_tokens_between_counts_evenly_spaced_tokens():
+    from sites.engine_api import RequestResult
+    from sites.predict import tokens_between
+
+    r = RequestResult(request_id="x", prompt_tokens=1, output_tokens=11, arrived_at=0.0,
+                      first_scheduled_at=0.0, first_token_at=1.0, finished_at=2.0,
+                      queue_s=0.0, ttft_s=1.0, tpot_s=0.1, energy_j=0.0, cost_usd=0.0)
+    assert tokens_between(r, 0.0, 5.0) == 11
+    assert tokens_between(r, 1.0, 2.0) == 10  # (1.0, 2.0]: tokens at 1.1 ... 2.0
+    assert tokens_between(r, 1.25, 1.55) == 3  # 1.3, 1.4, 1.5
+    assert tokens_between(r, 2.5, 3.0) == 0
