@@ -190,3 +190,11 @@ def test_slo_capacity_is_the_busiest_window_before_goodput_drops():
     steady = build_report(fast, slo=Slo(e2e_ms=1000), windows=3, start_s=0.0, span_s=30.0)
     assert steady.slo_capacity_rps == 3.0
     assert not steady.slo_limit_reached
+
+
+def test_requests_no_site_took_are_labelled_none():
+    rows = [row(0), row(1, site=None, status="rejected", e2e_ms=None, ttft_ms=None)]
+    rep = build_report(rows)
+    assert rep.overall.share == {"(none)": 0.5, "ireland": 0.5}
+    assert [g.name for g in rep.sites] == ["(none)", "ireland"]
+    assert rep.sites[0].ok == 0
