@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 from sites.clock import Clock
 from sites.engine_api import Engine, EngineRequest, RequestResult, StepReport, TokenRun
+from sites.server.pacer import ChunkSink, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,19 @@ class TokenStream:
         self.known_until_e = math.inf  # engine time of the last known token
         self._next = 0  # next token to hand out
         self._waiter: asyncio.Future[None] | None = None
+        # set when a streaming response hands the stream to the driver's pacer
+        self.sink: ChunkSink | None = None
+        self.finished: asyncio.Future[None] | None = None
+        self.pace_version = 0
 
     @property
     def done(self) -> bool:
         return self._next >= self.output_tokens
+
+    @property
+    def next_index(self) -> int:
+        """The next token to be handed out."""
+        return self._next
 
     # --- driver side ---------------------------------------------------------
     def _push(self, run: TokenRun) -> None:
@@ -175,6 +185,9 @@ class TokenStream:
         self._wake()
 
     def _wake(self) -> None:
+        if self.sink is not None:
+            self._driver.pacer.schedule(self)
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -338,10 +351,13 @@ class SiteDriver:
         self._burst = 1  # most streams sharing one token time in the last dispatch
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
-        self._iteration_s = math.inf  # the engine's latest iteration (token gap)
+        # the engine's latest iteration (token gap); 10 ms until one is seen, so the
+        # first iteration after start-up gets a 5 ms grace
+        self._iteration_s = 0.010
         self._on_failure = on_failure
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Future[None] | None = None
+        self.pacer = Pacer(self)
 
     # --- lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -357,6 +373,7 @@ class SiteDriver:
         for stream in list(self.streams.values()):
             stream._drop("site stopped")
         self.streams.clear()
+        self.pacer.stop()
 
     # --- requests ------------------------------------------------------------
     def submit(self, request_id: str, *, prompt_tokens: int, output_tokens: int) -> TokenStream:

@@ -13,11 +13,11 @@ import asyncio
 import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from sites.engine_api import EngineCapacityError
 from sites.server import tokens
-from sites.server.driver import StreamDroppedError, TokenStream
+from sites.server.driver import Chunk, StreamDroppedError, TokenStream
 from sites.server.keys import RUNTIME
 from sites.server.openai_api import (
     MAX_BODY_BYTES,
@@ -129,6 +129,50 @@ def _observe(rt: SiteRuntime, stream: TokenStream, timing: dict[str, Any]) -> No
         rt.metrics.tpot.observe(timing["tpot_ms"] / 1000.0)
 
 
+class SSESink:
+    """Writes a stream's chunks straight to its connection for the driver's pacer,
+    framed for HTTP/1.1 chunked transfer encoding (aiohttp has sent the headers and
+    will send the terminating chunk in `write_eof`)."""
+
+    # a client that stops reading: its chunks wait (and coalesce) above this backlog
+    HIGH_WATER_BYTES = 256 * 1024
+
+    def __init__(
+        self, rt: SiteRuntime, req: CompletionRequest, fmt: ChunkFormatter, transport: Any
+    ) -> None:
+        self.rt = rt
+        self.req = req
+        self.fmt = fmt
+        self.transport = transport
+        self.timing: dict[str, Any] = {}
+        self.chunks = 0
+        self.tokens = 0
+
+    def write(self, stream: TokenStream, chunk: Chunk) -> bool:
+        transport = self.transport
+        if transport.is_closing():
+            return False
+        rt, req = self.rt, self.req
+        text = tokens.filler(chunk.first_index, chunk.count)
+        first = chunk.first_index == 0
+        stamp = rt.monotonic(chunk.last_at) if req.timing else None
+        if first:
+            rt.metrics.ttft.observe(chunk.last_at - stream.arrived_at)
+        if chunk.final:
+            self.timing = rt.timing(stream, stream.result)
+            usage_ = usage(req.prompt_tokens, req.output_tokens)
+            data = self.fmt.final_chunks(
+                text, first=first, usage=usage_, georoute=self.timing, at=stamp
+            )
+        else:
+            data = self.fmt.token_chunk(text, first=first, at=stamp)
+        rt.metrics.send_lag.observe(max(0.0, rt.clock.now() - chunk.last_at))
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        self.chunks += 1
+        self.tokens += chunk.count
+        return True
+
+
 async def _stream(
     request: web.Request,
     rt: SiteRuntime,
@@ -137,36 +181,15 @@ async def _stream(
     fmt: ChunkFormatter,
 ) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, "X-Request-Id": fmt.response_id})
-    clock = rt.clock
-    metrics = rt.metrics
-    timing: dict[str, Any] = {}
-    chunks = sent = 0  # counted locally, added to the counters once (hot path)
+    sink: SSESink | None = None
     try:
         await resp.prepare(request)
-        while (chunk := await stream.next_chunk()) is not None:
-            text = tokens.filler(chunk.first_index, chunk.count)
-            first = chunk.first_index == 0
-            stamp = rt.monotonic(chunk.last_at) if req.timing else None
-            if first:
-                metrics.ttft.observe(chunk.last_at - stream.arrived_at)
-            if chunk.final:
-                result = await stream.wait_result()
-                timing = rt.timing(stream, result)
-                data = fmt.final_chunks(
-                    text,
-                    first=first,
-                    usage=usage(req.prompt_tokens, req.output_tokens),
-                    georoute=timing,
-                    at=stamp,
-                )
-            else:
-                data = fmt.token_chunk(text, first=first, at=stamp)
-            metrics.send_lag.observe(max(0.0, clock.now() - chunk.last_at))
-            await resp.write(data)
-            chunks += 1
-            sent += chunk.count
+        if request.version < HttpVersion11 or request.transport is None:
+            return await _stream_by_task(request, resp, rt, req, stream, fmt)
+        sink = SSESink(rt, req, fmt, request.transport)
+        await rt.driver.pacer.attach(stream, sink)
         rt.driver.release(stream)
-        _observe(rt, stream, timing)
+        _observe(rt, stream, sink.timing)
         await resp.write_eof()
     except asyncio.CancelledError:
         _cancelled(rt, stream)
@@ -177,6 +200,48 @@ async def _stream(
         if rt.driver.failure is not None:
             rt.metrics.outcome("failed")
         _cut(request)
+    finally:
+        if sink is not None:
+            rt.metrics.chunks.inc(sink.chunks)
+            rt.metrics.output_tokens.inc(sink.tokens)
+    return resp
+
+
+async def _stream_by_task(
+    request: web.Request,
+    resp: web.StreamResponse,
+    rt: SiteRuntime,
+    req: CompletionRequest,
+    stream: TokenStream,
+    fmt: ChunkFormatter,
+) -> web.StreamResponse:
+    """The same stream written by this handler task, chunk by chunk (HTTP/1.0
+    clients, which cannot take chunked framing)."""
+    clock = rt.clock
+    metrics = rt.metrics
+    timing: dict[str, Any] = {}
+    chunks = sent = 0
+    try:
+        while (chunk := await stream.next_chunk()) is not None:
+            text = tokens.filler(chunk.first_index, chunk.count)
+            first = chunk.first_index == 0
+            stamp = rt.monotonic(chunk.last_at) if req.timing else None
+            if first:
+                metrics.ttft.observe(chunk.last_at - stream.arrived_at)
+            if chunk.final:
+                result = await stream.wait_result()
+                timing = rt.timing(stream, result)
+                usage_ = usage(req.prompt_tokens, req.output_tokens)
+                data = fmt.final_chunks(text, first=first, usage=usage_, georoute=timing, at=stamp)
+            else:
+                data = fmt.token_chunk(text, first=first, at=stamp)
+            metrics.send_lag.observe(max(0.0, clock.now() - chunk.last_at))
+            await resp.write(data)
+            chunks += 1
+            sent += chunk.count
+        rt.driver.release(stream)
+        _observe(rt, stream, timing)
+        await resp.write_eof()
     finally:
         metrics.chunks.inc(chunks)
         metrics.output_tokens.inc(sent)

@@ -4,14 +4,19 @@ client disconnects cancelling requests in the engine."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
+import aiohttp
 import openai
 import pytest
-from conftest import MODEL, LiveSite, SiteFactory
+from aiohttp import web
+from conftest import MODEL, SITE, LiveSite, SiteFactory
 from site_fakes import FixedRateEngine
 
 from sites.server import tokens
+from sites.server.app import make_app
+from sites.server.keys import RUNTIME
 
 MSG = [{"role": "user", "content": "hi"}]
 CHAT = "/v1/chat/completions"
@@ -331,3 +336,55 @@ async def test_drain(live: LiveSite) -> None:
     assert rest[-1].choices[0].finish_reason == "length"
     assert (await live.http.delete("/admin/drain", headers=live.admin())).status == 200
     assert (await (await live.http.get("/health")).json())["status"] == "ready"
+
+
+# --- the two ways a stream is written ------------------------------------------------------
+
+
+async def test_http10_client_gets_the_task_written_stream(live: LiveSite) -> None:
+    """HTTP/1.0 cannot take chunked framing: the handler writes the stream itself."""
+    payload = json.dumps(
+        {"model": MODEL, "messages": MSG, "max_tokens": 6, "stream": True}
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", live.server.port)
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(payload), payload)
+    )
+    await writer.drain()
+    raw = (await reader.read()).decode()  # until the server closes
+    writer.close()
+    head, _, text = raw.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.0 200")
+    assert "chunked" not in head.lower()
+    assert text.endswith("data: [DONE]\n\n")
+    content = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+        for line in text.splitlines()
+        if line.startswith("data: {")
+    )
+    assert content == tokens.filler(0, 6)
+
+
+async def test_pacer_notices_a_closed_connection_without_handler_cancellation() -> None:
+    """Served without aiohttp's handler cancellation, a client that goes away is
+    noticed by the pacer at the next write and the request is cancelled."""
+    engine = FixedRateEngine(prefill_s=0.005, tpot_s=0.005)
+    runner = web.AppRunner(
+        make_app(SITE, engine=engine, admin_token=None), handler_cancellation=False
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}{CHAT}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": MODEL, "messages": MSG, "max_tokens": 1000, "stream": True}
+            resp = await session.post(url, json=body)
+            await resp.content.readline()
+            resp.close()  # drop the connection mid-stream
+        await eventually(lambda: engine.cancelled, "engine cancel")
+        assert engine.cancelled == [engine.submitted[0].request_id]
+        assert runner.app[RUNTIME].driver.streams == {}
+    finally:
+        await runner.cleanup()
