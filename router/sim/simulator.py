@@ -352,9 +352,9 @@ class Simulation:
             site.view_health = "failed"  # passive ejection: the router saw the error
             site.views.clear()
         req.attempt += 1
-        if req.attempt == 1:
-            self.n_retried += 1
         if req.attempt < len(req.ranked):
+            if req.attempt == 1:
+                self.n_retried += 1
             self.dispatch(req, at)
             return
         self.reject(req, "failed", "; ".join(req.errors), at=at)

@@ -16,88 +16,25 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
-import heapq
 import pstats
 import resource
 import sys
 import time
+from pathlib import Path
 
 from router.scenarios import load_scenario
-from router.sim import SimDeps, Simulation, default_deps
-from sites.engine_api import EngineLoad, EngineRequest, LatencyEstimate, RequestResult, StepReport
+from router.sim import Simulation, default_deps
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "router"))
+from sim_stubs import stub_deps  # test helper: tests/router/sim_stubs.py
 
-class StubEngine:
-    """Constant-cost stand-in for an engine (no queueing: 100 ms TTFT, 10 ms TPOT), to
-    measure the simulator harness and the policies without the engines' physics."""
-
-    def __init__(self, spec) -> None:
-        self.spec = spec
-        self._due: list[tuple[float, str, RequestResult]] = []
-        self._now = 0.0
-
-    def submit(self, r: EngineRequest) -> None:
-        first = r.arrived_at + 0.1
-        end = first + 0.01 * (r.output_tokens - 1)
-        res = RequestResult(
-            request_id=r.request_id,
-            prompt_tokens=r.prompt_tokens,
-            output_tokens=r.output_tokens,
-            arrived_at=r.arrived_at,
-            first_scheduled_at=r.arrived_at,
-            first_token_at=first,
-            finished_at=end,
-            queue_s=0.0,
-            ttft_s=0.1,
-            tpot_s=0.01,
-            energy_j=1.0,
-            cost_usd=1e-6,
-        )
-        heapq.heappush(self._due, (end, r.request_id, res))
-
-    def cancel(self, request_id: str, at: float) -> RequestResult | None:
-        return None
-
-    def next_event_at(self) -> float | None:
-        return self._due[0][0] if self._due else None
-
-    def advance(self, until: float, *, record_tokens: bool = True) -> StepReport:
-        done = []
-        while self._due and self._due[0][0] < until:
-            done.append(heapq.heappop(self._due)[2])
-        self._now = max(self._now, until)
-        return StepReport(now=self._now, finished=done)
-
-    def load(self) -> EngineLoad:
-        n = len(self._due)
-        return EngineLoad(
-            at=self._now,
-            queued=0,
-            running=n,
-            max_running=max(n, 256),
-            queued_prompt_tokens=0,
-            kv_used_fraction=0.0,
-            tokens_per_s=0.0,
-        )
-
-
-def _stub_deps() -> SimDeps:
-    real = default_deps()
-    estimate = LatencyEstimate(queue_s=0.0, ttft_s=0.1, tpot_s=0.01)
-    return dataclasses.replace(
-        real,
-        build_engine=StubEngine,
-        estimate_latency=lambda spec, load, prompt, output: estimate,
-    )
+STUB = False
 
 
 def _scenario(name: str, requests: int):
     scn = load_scenario(name)
     # Long enough that max_requests, not the duration, ends the run.
     return dataclasses.replace(scn, duration_s=max(scn.duration_s, requests / 20.0))
-
-
-STUB = False
 
 
 def _run(
@@ -108,7 +45,7 @@ def _run(
         scn,
         policy=policy or scn.routing.policy,
         seed=1,
-        deps=_stub_deps() if STUB else default_deps(),
+        deps=stub_deps() if STUB else default_deps(),
         on_rows=on_rows or (lambda rows: None),
         on_site_samples=on_samples,
         max_requests=requests,
