@@ -3,8 +3,10 @@
 One `SiteDriver` per site runs a task on the event loop that advances the engine
 (`advance(until)`) and hands each request's `TokenStream` its token runs (simulated
 timestamps; a token is stamped at the end of the iteration that makes it, so it is
-known at least one iteration ahead). Each HTTP handler pulls chunks from its own
-stream, which sleeps until the wall-clock time of the chunk's last token.
+known at least one iteration ahead). Streaming responses are written by the site's
+`Pacer` (pacer.py: one timer for all streams, writes straight to each connection);
+non-streaming responses, and HTTP/1.0 streams, pull chunks with `next_chunk`, which
+sleeps until the wall-clock time of the chunk's last token. Both apply the same rules.
 
 When to advance, and how far (`Pacing.horizon_s`, signed):
 - Continuous batching (GPUs), horizon = -grace: an iteration is committed `grace` (10 ms,

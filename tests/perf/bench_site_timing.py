@@ -4,11 +4,17 @@ Two sites run in one server process: a GPU site (h100-sxm) and an LPU site
 (groq-lpu), both serving llama-3.3-70b. A client process keeps `--concurrency`
 streams open to EACH site in a closed loop for `--duration` seconds, with the timing
 request extension on, so every chunk carries the scheduled time of its last token
-(server `time.monotonic()`; the client reads the same system-wide clock). Figures:
+(server `time.monotonic()`; the client reads the same system-wide clock). The client
+parses raw bytes in asyncio protocols (`LeanStream`) so that the measuring instrument
+adds microseconds, not the milliseconds of a full HTTP client (`--aiohttp-client` to
+compare). Figures:
 
 - chunk lag: client arrival of each chunk minus the scheduled time of its last token;
 - TTFT error: client-measured TTFT minus the site's own TTFT (the engine's schedule,
-  from the `georoute` object), i.e. request transit + handling + first-chunk lag.
+  from the `georoute` object), i.e. request transit + handling + first-chunk lag;
+- server writes: the sites' own histogram of write time minus schedule (/metrics);
+- a baseline: the lateness of as many bare asyncio timers firing together, measured
+  just before, i.e. what the machine allows at that moment.
 
 `--sweep` raises the concurrency per site (50, 100, 200, 400, ...) until the p99 chunk
 lag passes 5 ms, and reports where. `--same-process` runs the clients inside the
