@@ -165,8 +165,8 @@ def _timeline_table(report: Report) -> Table:
         )
     if report.slo_capacity_rps is not None and report.slo_limit_reached:
         t.caption = (
-            f"Carried within the SLO (goodput >= 99%) up to {report.slo_capacity_rps:,.1f} rps; "
-            "goodput fell below 99% after that"
+            f"Goodput first fell below 99% in the window from {_secs(report.slo_first_miss_s or 0)}"
+            f" s; before it, up to {report.slo_capacity_rps:,.1f} rps were carried within the SLO"
         )
     elif report.slo_capacity_rps is not None:
         t.caption = (

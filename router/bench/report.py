@@ -124,6 +124,7 @@ class Report:
     timeline: list[Window]
     slo_capacity_rps: float | None  # highest window rate before goodput first fell below 99%
     slo_limit_reached: bool  # some window's goodput fell below 99% (else the load never hit it)
+    slo_first_miss_s: float | None  # start of the first window with goodput below 99%
     regret: dict[str, Any] = field(default_factory=dict)  # per-region summary (sim)
 
     def to_dict(self, *, include_run_id: bool = True) -> dict[str, Any]:
@@ -428,6 +429,14 @@ def build_report(
             }
         )
     windows_list = timeline(cols, start_s=start, span_s=span_s, windows=windows)
+    first_miss = next(
+        (
+            w.start_s
+            for w in windows_list
+            if w.requests and w.goodput_fraction is not None and w.goodput_fraction < 0.99
+        ),
+        None,
+    )
     places = cols.groups("client_place")
     return Report(
         run=dict(run or {}),
@@ -443,9 +452,7 @@ def build_report(
         phases=phase_stats,
         timeline=windows_list,
         slo_capacity_rps=slo_capacity_rps(windows_list),
-        slo_limit_reached=any(
-            w.requests and w.goodput_fraction is not None and w.goodput_fraction < 0.99
-            for w in windows_list
-        ),
+        slo_limit_reached=first_miss is not None,
+        slo_first_miss_s=first_miss,
         regret=dict(regret or {}),
     )

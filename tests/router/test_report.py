@@ -182,6 +182,7 @@ def test_slo_capacity_is_the_busiest_window_before_goodput_drops():
     assert [w.rate_rps for w in rep.timeline] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert rep.slo_capacity_rps == 3.0
     assert rep.slo_limit_reached
+    assert rep.slo_first_miss_s == 30.0
     assert rep.timeline[0].share == {"ireland": 0.5, "riyadh-1": 0.5}
     assert rep.timeline[4].region_e2e_p50_ms == {"asia": 5000.0, "europe": 5000.0}
     # without an SLO there is no capacity to speak of
