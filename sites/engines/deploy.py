@@ -94,12 +94,12 @@ def _resolve_gpu(spec: DeploymentSpec, hw: HardwareSpec, model: ModelSpec) -> GP
         tp = min(devices, MAX_TP)
         while devices % tp or model.heads % tp:
             tp -= 1
+    if devices % tp:
+        raise DeploymentError(f"--devices {devices} is not a multiple of --tp {tp}")
     if model.heads % tp:
         raise DeploymentError(
             f"--tp {tp} must divide {model.id}'s {model.heads} attention heads"
         )
-    if devices % tp:
-        raise DeploymentError(f"--devices {devices} is not a multiple of --tp {tp}")
     if tp > MAX_TP:
         raise DeploymentError(
             f"--tp {tp} exceeds {MAX_TP}: tensor parallelism across NVLink nodes is not modelled"
