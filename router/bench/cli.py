@@ -88,6 +88,13 @@ def register(sub: Any) -> None:
     run.add_argument("--json", action="store_true", help="print the reports as one JSON object")
     run.add_argument("--plot", metavar="FILE.png", help="also write E2E CDFs and breakdown bars")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--windows",
+        type=_positive_int,
+        default=12,
+        metavar="N",
+        help="timeline windows in the report (default 12)",
+    )
     run.set_defaults(func=_run)
 
     rep = bsub.add_parser(
@@ -99,6 +106,13 @@ def register(sub: Any) -> None:
     rep.add_argument("--db", default="georoute.db")
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--plot", metavar="FILE.png")
+    rep.add_argument(
+        "--windows",
+        type=_positive_int,
+        default=12,
+        metavar="N",
+        help="timeline windows (default 12)",
+    )
     rep.set_defaults(func=_report)
 
     cmp = bsub.add_parser(

@@ -15,14 +15,22 @@ from typing import Any
 from rich.console import Console
 
 from georoute.cli import CLIError
-from router.bench.report import ColumnBuilder, Columns, Phase, Report, Slo, build_report
+from router.bench.report import (
+    DEFAULT_WINDOWS,
+    ColumnBuilder,
+    Columns,
+    Phase,
+    Report,
+    Slo,
+    build_report,
+)
 
 
 def _stdout() -> Console:
     return Console(width=200, soft_wrap=False)
 
 
-def load_run(db: Any, run_id: str) -> tuple[Report, Columns]:
+def load_run(db: Any, run_id: str, *, windows: int = DEFAULT_WINDOWS) -> tuple[Report, Columns]:
     """The report and columns of one stored run; CLIError when the run is not there.
     Rows are read in chunks straight into numpy columns (bounded memory per row)."""
     try:
@@ -40,10 +48,15 @@ def load_run(db: Any, run_id: str) -> tuple[Report, Columns]:
     while chunk := cursor.fetchmany(100_000):
         builder.add_tuples(chunk)
     cols = builder.build()
-    return report_from(run, cols), cols
+    return report_from(run, cols, windows=windows), cols
 
 
-def report_from(run: dict[str, Any], rows: Sequence[dict[str, Any]] | Columns) -> Report:
+def report_from(
+    run: dict[str, Any],
+    rows: Sequence[dict[str, Any]] | Columns,
+    *,
+    windows: int = DEFAULT_WINDOWS,
+) -> Report:
     """Rebuild a run's report from its stored rows and config (SLOs, phases, regret)."""
     config = json.loads(run.get("config") or "{}")
     slo = Slo(**{k: v for k, v in (config.get("slo") or {}).items() if k in Slo.__slots__})
@@ -57,6 +70,7 @@ def report_from(run: dict[str, Any], rows: Sequence[dict[str, Any]] | Columns) -
     info = {k: run.get(k) for k in ("id", "scenario", "policy", "mode", "seed")}
     return build_report(
         rows,
+        windows=windows,
         run=info,
         slo=slo,
         phases=phases,
@@ -74,10 +88,12 @@ def _open_store(path: str, *, must_exist: bool = True) -> Any:
     return ResultsStore(path)
 
 
-def _load_runs(path: str, run_ids: Sequence[str]) -> list[tuple[Report, Columns]]:
+def _load_runs(
+    path: str, run_ids: Sequence[str], windows: int = DEFAULT_WINDOWS
+) -> list[tuple[Report, Columns]]:
     store = _open_store(path)
     try:
-        return [load_run(store, rid) for rid in run_ids]
+        return [load_run(store, rid, windows=windows) for rid in run_ids]
     finally:
         store.close()
 
@@ -131,14 +147,14 @@ def run_command(args: argparse.Namespace) -> int:
         outcomes = run_bench(opts)
     except BenchError as exc:
         raise CLIError(str(exc)) from None
-    loaded = _load_runs(args.db, [o.run_id for o in outcomes])
+    loaded = _load_runs(args.db, [o.run_id for o in outcomes], args.windows)
     _print_reports([rep for rep, _ in loaded], args.json)
     _plot(args.plot, loaded)
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    loaded = _load_runs(args.db, list(dict.fromkeys(args.run_ids)))
+    loaded = _load_runs(args.db, list(dict.fromkeys(args.run_ids)), args.windows)
     _print_reports([rep for rep, _ in loaded], args.json)
     _plot(args.plot, loaded)
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
+DEFAULT_WINDOWS = 12  # timeline windows: two hours each of a compressed day
 BREAKDOWN_KEYS: tuple[str, ...] = (
     "handshake_ms",
     "net_up_ms",
@@ -398,7 +399,7 @@ def build_report(
     slo: Slo | None = None,
     phases: Sequence[Phase] = (),
     regret: Mapping[str, Any] | None = None,
-    windows: int = 12,
+    windows: int = DEFAULT_WINDOWS,
     start_s: float | None = None,
     span_s: float | None = None,
 ) -> Report:

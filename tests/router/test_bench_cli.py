@@ -115,3 +115,16 @@ def test_crossover_flag_errors(capsys, argv, needle):
 def test_bench_without_subcommand_prints_help(capsys):
     assert main(["bench"]) == 2
     assert "run" in capsys.readouterr().out
+
+
+def test_report_windows(db, capsys):
+    path, (a, _) = db
+    assert main(["bench", "report", a, "--db", str(path), "--json", "--windows", "4"]) == 0
+    (rep,) = json.loads(capsys.readouterr().out)["runs"]
+    assert [(w["start_s"], w["end_s"]) for w in rep["timeline"]] == [
+        (0.0, 5.0),
+        (5.0, 10.0),
+        (10.0, 15.0),
+        (15.0, 20.0),
+    ]
+    assert sum(w["requests"] for w in rep["timeline"]) == 20
