@@ -148,7 +148,7 @@ def _timeline_table(report: Report) -> Table:
     t = Table(title="Timeline (by arrival time)", title_justify="left")
     regions = sorted({k for w in report.timeline for k in w.region_e2e_p50_ms})
     cols = ["from s", "to s", "rate rps", "req", "TTFT p50/p99", "E2E p50/p99"]
-    cols += [f"E2E p50 {r}" for r in regions] + ["goodput", "share per site"]
+    cols += [f"{r} rps / E2E p50" for r in regions] + ["goodput", "share per site"]
     for col in cols:
         t.add_column(col, justify="left" if col == "share per site" else "right")
     for w in report.timeline:
@@ -159,7 +159,10 @@ def _timeline_table(report: Report) -> Table:
             str(w.requests),
             f"{_ms(w.ttft_ms.p50)} / {_ms(w.ttft_ms.p99)}",
             f"{_ms(w.e2e_ms.p50)} / {_ms(w.e2e_ms.p99)}",
-            *(_ms(w.region_e2e_p50_ms.get(r)) for r in regions),
+            *(
+                f"{w.region_rate_rps.get(r, 0.0):,.1f} / {_ms(w.region_e2e_p50_ms.get(r))}"
+                for r in regions
+            ),
             _pct(w.goodput_fraction),
             _share(w.share),
         )

@@ -109,6 +109,7 @@ class Window:
     ttft_ms: Pcts
     goodput_fraction: float | None
     region_e2e_p50_ms: dict[str, float | None]  # client region -> E2E p50 in this window
+    region_rate_rps: dict[str, float]  # client region -> arrivals per second in this window
     share: dict[str, float]  # site -> fraction of this window's requests
 
 
@@ -371,6 +372,10 @@ def timeline(cols: _Frame, *, start_s: float, span_s: float, windows: int) -> li
                 goodput_fraction=_round(met / n) if n and not cols.slo.empty else None,
                 region_e2e_p50_ms={
                     reg: percentiles(cols.f["e2e_ms"][okm & m]).p50
+                    for reg, m in region_masks.items()
+                },
+                region_rate_rps={
+                    reg: round(int((bucket & m).sum()) / width, 3)
                     for reg, m in region_masks.items()
                 },
                 share=cols.share(bucket),

@@ -185,6 +185,7 @@ def test_slo_capacity_is_the_busiest_window_before_goodput_drops():
     assert rep.slo_first_miss_s == 30.0
     assert rep.timeline[0].share == {"ireland": 0.5, "riyadh-1": 0.5}
     assert rep.timeline[4].region_e2e_p50_ms == {"asia": 5000.0, "europe": 5000.0}
+    assert rep.timeline[0].region_rate_rps == {"asia": 0.3, "europe": 0.7}
     # without an SLO there is no capacity to speak of
     assert build_report(rows, windows=5).slo_capacity_rps is None
     fast = [r for r in rows if r["e2e_ms"] < 1000]
