@@ -93,7 +93,9 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every migration not yet recorded in `_migrations`, in order."""
-    db.table("_migrations").create({"name": str, "applied_at": float}, pk="name", if_not_exists=True)
+    db.table("_migrations").create(
+        {"name": str, "applied_at": float}, pk="name", if_not_exists=True
+    )
     done = {row["name"] for row in db.table("_migrations").rows}
     for name, step in MIGRATIONS:
         if name not in done:
