@@ -20,7 +20,8 @@ _EDGES_MS = np.concatenate([[0.0], np.logspace(-2, 7, 361)])
 class RegionRegret:
     """How much a policy lost against the best site in hindsight, for one client region.
 
-    `best_share`: fraction of requests sent to the hindsight-best site.
+    `best_share`: fraction of requests sent to a hindsight-best site (ties count: two
+    identical hubs side by side are equally best).
     `best_sites`: how often each site was the hindsight best (fractions).
     Percentiles are histogram estimates (bins 2.6% wide)."""
 

@@ -236,7 +236,7 @@ class Simulation:
                 self.groups[req.group].region,
                 max(lost, 0.0),
                 self.sites[req.best_site].name,
-                req.best_site == site.idx and req.attempt == 0,
+                req.attempt == 0 and lost <= 1e-9,  # a tie with the best is the best
             )
 
     def end_stream(self, site: SimSite, end_at: float) -> None:
