@@ -33,9 +33,13 @@ Coalescing rule (what a chunk holds, and when it is sent):
 2. A later chunk ends at the first pending token scheduled at least `min_gap` after
    the previous chunk's last token (or at the request's final token), and is sent at
    that token's scheduled time; it carries every token before it too. `min_gap` =
-   open streams / `max_chunks_per_s` (the site's chunk budget), so a GPU at 30 ms per
-   token sends a chunk per token, while an LPU at 1 ms per token to hundreds of
-   clients sends fewer, larger chunks instead of falling behind.
+   open streams / the site's chunk budget, so a GPU at 30 ms per token sends a chunk
+   per token, while an LPU at 1 ms per token to hundreds of clients sends fewer,
+   larger chunks instead of falling behind. The budget is `max_chunks_per_s`, or less
+   on a slow machine: at most `write_share` of the event loop's time at the measured
+   cost of one chunk write (a loopback `send` costs 20-150 us here). The first gap
+   after the first token is a per-stream fraction of `min_gap` (from the request id),
+   so streams that started together do not all write at the same instants.
 3. When a stream wakes late (the loop was busy), its chunk also takes every token
    already due: a late writer catches up in one write rather than queueing more.
 4. Chunks are released up to `early_s` before their scheduled time: asyncio's timers
@@ -55,6 +59,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +74,8 @@ DEFAULT_MAX_CHUNKS_PER_S = 4000.0
 DEFAULT_GRACE_S = 0.010  # continuous batching: commit an iteration up to 10 ms after it starts
 DEFAULT_LOOKAHEAD_S = 0.05  # static schedules: keep 25-50 ms of tokens known
 DEFAULT_EARLY_S = 0.0005
-DEFAULT_CHUNK_COST_S = 30e-6  # server-side cost of one chunk write, measured on 2 shared cores
+DEFAULT_CHUNK_COST_S = 30e-6  # first guess of one chunk write; the pacer measures it
+DEFAULT_WRITE_SHARE = 0.25  # of the event loop's time, at most, for writing chunks
 DEFAULT_MAX_SPREAD_S = 0.004
 
 
@@ -149,6 +155,7 @@ class TokenStream:
         self._next = 0  # next token to hand out
         self._waiter: asyncio.Future[None] | None = None
         # set when a streaming response hands the stream to the driver's pacer
+        self.phase = zlib.crc32(request_id.encode()) / 2.0**32  # in [0, 1)
         self.sink: ChunkSink | None = None
         self.finished: asyncio.Future[None] | None = None
         self.pace_version = 0
@@ -253,6 +260,8 @@ class TokenStream:
         if self._next == 0:
             return 0, to_wall(self._runs[0].first_at)
         assert self.last_token_at is not None
+        if self._next == 1:  # the first gap: a per-stream phase of the grid
+            min_gap_s *= self.phase
         target = self._driver.time.to_engine(self.last_token_at + min_gap_s)
         for run in self._runs:
             lo = max(0, self._next - run.first_index)
@@ -315,6 +324,7 @@ class Pacing:
     early_s: float = DEFAULT_EARLY_S
     chunk_cost_s: float = DEFAULT_CHUNK_COST_S
     max_spread_s: float = DEFAULT_MAX_SPREAD_S
+    write_share: float = DEFAULT_WRITE_SHARE
 
     def __post_init__(self) -> None:
         if not self.max_chunks_per_s > 0:
@@ -348,8 +358,9 @@ class SiteDriver:
         self.max_chunks_per_s = pacing.max_chunks_per_s
         self.horizon_s = pacing.horizon_s
         self.early_s = pacing.early_s
-        self.chunk_cost_s = pacing.chunk_cost_s
+        self.chunk_cost_s = pacing.chunk_cost_s  # updated by the pacer's measurements
         self.max_spread_s = pacing.max_spread_s
+        self.write_share = pacing.write_share
         self._burst = 1  # most streams sharing one token time in the last dispatch
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
@@ -360,6 +371,7 @@ class SiteDriver:
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Future[None] | None = None
         self.pacer = Pacer(self)
+        self._admit_now = False
 
     # --- lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -400,6 +412,7 @@ class SiteDriver:
             arrived_at=now,
         )
         self.streams[request_id] = stream
+        self._admit_now = self.horizon_s > 0
         self._wake_loop()
         return stream
 
@@ -422,9 +435,19 @@ class SiteDriver:
         spread = min(self._burst * self.chunk_cost_s / 2.0, self.max_spread_s)
         return self.early_s + spread
 
+    def chunks_per_s(self) -> float:
+        """The site's chunk budget: the configured maximum, or what `write_share` of
+        the loop affords at the measured cost per chunk write."""
+        return min(self.max_chunks_per_s, self.write_share / self.chunk_cost_s)
+
     def min_gap_s(self) -> float:
         """The coalescing gap for each stream: the chunk budget shared by all."""
-        return len(self.streams) / self.max_chunks_per_s
+        return len(self.streams) / self.chunks_per_s()
+
+    def observe_write_cost(self, per_chunk_s: float) -> None:
+        """The pacer's measurement of one chunk write (moving average, bounded)."""
+        sample = min(max(per_chunk_s, 5e-6), 1e-3)
+        self.chunk_cost_s = 0.9 * self.chunk_cost_s + 0.1 * sample
 
     # --- faults --------------------------------------------------------------
     def set_time_factor(self, factor: float) -> None:
@@ -500,6 +523,10 @@ class SiteDriver:
 
     def _next_wake_e(self) -> float | None:
         """Engine time at which the loop should advance the engine next."""
+        if self._admit_now:
+            # static schedules: admit a new arrival at once (the engine, already
+            # advanced `lookahead` ahead, reports its next event no earlier than that)
+            return -math.inf
         times = [t for t in (self.engine.next_event_at(), self._boundary_e()) if t is not None]
         if not times:
             return None
@@ -523,6 +550,7 @@ class SiteDriver:
                 if wait_s > 0:
                     await self._sleep(None if math.isinf(wait_s) else wait_s)
                     continue
+                self._admit_now = False
                 self._dispatch(
                     self.engine.advance(self._until_e(self.time.to_engine(self.clock.now())))
                 )

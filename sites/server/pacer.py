@@ -19,6 +19,7 @@ import asyncio
 import heapq
 import itertools
 import math
+import time
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Pacer:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._firing = False  # inside _fire: arm once at the end, not per stream
 
     def attach(self, stream: TokenStream, sink: ChunkSink) -> asyncio.Future[None]:
         """Hand `stream` to the pacer; the future resolves when its final chunk is
@@ -84,7 +86,7 @@ class Pacer:
         self._arm()
 
     def _arm(self) -> None:
-        if not self._heap:
+        if not self._heap or self._firing:
             return
         first = self._heap[0][0]
         if self._timer is not None and self._timer_at <= first:
@@ -101,6 +103,9 @@ class Pacer:
         driver = self._driver
         now = driver.clock.now()
         heap = self._heap
+        self._firing = True
+        started = time.perf_counter()
+        writes = 0
         try:
             while heap and heap[0][0] <= now:
                 _, _, version, stream = heapq.heappop(heap)
@@ -108,26 +113,30 @@ class Pacer:
                 if version != stream.pace_version or fut is None or fut.done():
                     continue
                 try:
-                    self._write_due(stream, fut, now)
+                    writes += self._write_due(stream, fut, now)
                 except Exception as exc:  # one broken stream must not stop the others
                     if not fut.done():
                         fut.set_exception(exc)
         finally:
+            self._firing = False
             self._arm()
+        if writes >= 4:  # a burst: measure what one write costs on this machine
+            driver.observe_write_cost((time.perf_counter() - started) / writes)
 
-    def _write_due(self, stream: TokenStream, fut: asyncio.Future[None], now: float) -> None:
+    def _write_due(self, stream: TokenStream, fut: asyncio.Future[None], now: float) -> int:
+        """Write the stream's due chunk, if any; returns the number of writes (0 or 1)."""
         plan = stream._plan(self._driver.min_gap_s())
         if plan is None:
-            return
+            return 0
         index, at = plan
         if at - self._driver.release_early_s() > now:
             self.schedule(stream)
-            return
+            return 0
         index = max(index, stream._last_due(now))
         if index >= stream.output_tokens - 1 and stream.result is None:
             index = stream.output_tokens - 2  # everything but the final token
             if index < stream.next_index:
-                return
+                return 0
         chunk = stream._take(index)
         sink = stream.sink
         assert sink is not None
@@ -138,3 +147,4 @@ class Pacer:
             fut.set_result(None)
         else:
             self.schedule(stream)
+        return 1

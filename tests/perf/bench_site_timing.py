@@ -16,9 +16,11 @@ compare). Figures:
 - a baseline: the lateness of as many bare asyncio timers firing together, measured
   just before, i.e. what the machine allows at that moment.
 
-`--sweep` raises the concurrency per site (50, 100, 200, 400, ...) until the p99 chunk
-lag passes 5 ms, and reports where. `--same-process` runs the clients inside the
-server process instead (they then compete for the same event loop).
+Nothing in the first `--warmup` seconds is measured (chunks arriving then, TTFT of
+requests sent then): every client starts at once, a burst no real population makes.
+`--sweep` raises the concurrency per site (50, 100, 200, 400, ...) until the p99
+chunk lag passes 5 ms, and reports where. `--same-process` runs the clients inside
+the server process instead (they then compete for the same event loop).
 
 Run: .venv/bin/python tests/perf/bench_site_timing.py [--concurrency 200] [--duration 20]
      .venv/bin/python tests/perf/bench_site_timing.py --sweep
@@ -97,7 +99,13 @@ class LeanStream(asyncio.Protocol):
     measuring instrument should add microseconds, not milliseconds, to what it sees."""
 
     def __init__(
-        self, host: str, body: bytes, fig: SiteFigures, deadline: float, done: asyncio.Future[None]
+        self,
+        host: str,
+        body: bytes,
+        fig: SiteFigures,
+        deadline: float,
+        done: asyncio.Future[None],
+        warm_until: float = 0.0,
     ) -> None:
         self.request = (
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: %b\r\n"
@@ -107,6 +115,7 @@ class LeanStream(asyncio.Protocol):
         self.fig = fig
         self.deadline = deadline
         self.done = done
+        self.warm_until = warm_until  # nothing before this is measured
         self.transport: asyncio.Transport | None = None
         self.sent_at = 0.0
         self.first_at: float | None = None
@@ -130,7 +139,9 @@ class LeanStream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
         buf = self.tail + data
-        fig = self.fig
+        # chunks count once warm; TTFT only for requests sent once warm
+        fig = self.fig if now >= self.warm_until else SiteFigures()
+        ttft_fig = self.fig if self.sent_at >= self.warm_until else SiteFigures()
         pos = 0
         while (at := buf.find(b'"georoute_t":', pos)) >= 0:
             start = stop = at + 13
@@ -148,7 +159,7 @@ class LeanStream(asyncio.Protocol):
             out = buf.rfind(b'"output_tokens":')
             if ttft >= 0 and out >= 0 and self.first_at is not None:
                 site_ttft = float(buf[ttft + 10 : buf.find(b",", ttft)])
-                fig.ttft_err_ms.append((self.first_at - self.sent_at) * 1000.0 - site_ttft)
+                ttft_fig.ttft_err_ms.append((self.first_at - self.sent_at) * 1000.0 - site_ttft)
                 fig.tokens += int(buf[out + 16 : buf.find(b",", out)])
                 fig.requests += 1
             self.send()
@@ -161,7 +172,7 @@ class LeanStream(asyncio.Protocol):
 
 
 async def lean_closed_loop(
-    url: str, concurrency: int, duration_s: float, prompt: int, output: int
+    url: str, concurrency: int, duration_s: float, prompt: int, output: int, warmup_s: float = 0.0
 ) -> SiteFigures:
     """`closed_loop` over raw asyncio protocols instead of aiohttp's client."""
     fig = SiteFigures()
@@ -176,12 +187,13 @@ async def lean_closed_loop(
     ).encode()
     host, port = url.removeprefix("http://").rsplit(":", 1)
     loop = asyncio.get_running_loop()
-    deadline = time.monotonic() + duration_s
+    warm_until = time.monotonic() + warmup_s
+    deadline = warm_until + duration_s
     dones: list[asyncio.Future[None]] = [loop.create_future() for _ in range(concurrency)]
     transports = []
     for done in dones:
         transport, _ = await loop.create_connection(
-            lambda d=done: LeanStream(host, body, fig, deadline, d), host, int(port)
+            lambda d=done: LeanStream(host, body, fig, deadline, d, warm_until), host, int(port)
         )
         transports.append(transport)
     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
@@ -272,13 +284,24 @@ async def run_clients(
     urls: dict[str, str], args: argparse.Namespace, concurrency: int
 ) -> dict[str, SiteFigures]:
     names = list(urls)
-    loop_fn = closed_loop if args.aiohttp_client else lean_closed_loop
-    figs = await asyncio.gather(
-        *(
-            loop_fn(urls[n], concurrency, args.duration, args.input_tokens, args.output_tokens)
+    if args.aiohttp_client:
+        runs = [
+            closed_loop(urls[n], concurrency, args.duration, args.input_tokens, args.output_tokens)
             for n in names
-        )
-    )
+        ]
+    else:
+        runs = [
+            lean_closed_loop(
+                urls[n],
+                concurrency,
+                args.duration,
+                args.input_tokens,
+                args.output_tokens,
+                args.warmup,
+            )
+            for n in names
+        ]
+    figs = await asyncio.gather(*runs)
     return dict(zip(names, figs, strict=True))
 
 
@@ -343,7 +366,8 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         f"sites {urls}; clients in "
         f"{'the server process' if args.same_process else 'a separate process'}; "
-        f"{args.input_tokens}/{args.output_tokens} tokens, {args.duration:.0f} s per level; "
+        f"{args.input_tokens}/{args.output_tokens} tokens, "
+        f"{args.warmup:.0f} s warm-up + {args.duration:.0f} s measured per level; "
         f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}"
     )
     try:
@@ -383,6 +407,12 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=20.0, help="seconds per level (default 20)")
     p.add_argument("--input-tokens", type=int, default=500)
     p.add_argument("--output-tokens", type=int, default=300)
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of load before measuring (the first wave arrives all at once; default 3)",
+    )
     p.add_argument("--sweep", action="store_true", help="raise concurrency until p99 > 5 ms")
     p.add_argument("--same-process", action="store_true", help="clients share the server's loop")
     p.add_argument(

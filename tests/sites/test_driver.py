@@ -39,6 +39,7 @@ def make_stream(
         FixedRateEngine(), clock, pacing=Pacing(max_chunks_per_s=max_chunks_per_s, early_s=early_s)
     )
     stream = TokenStream(driver, "r0", prompt_tokens=10, output_tokens=output, arrived_at=0.0)
+    stream.phase = 1.0  # a full first gap (the per-stream phase has its own test)
     for i in range(streams):  # other open streams share the chunk budget
         driver.streams[f"r{i}"] = stream
     return stream, clock
@@ -69,6 +70,38 @@ async def test_chunk_budget_sets_the_gap() -> None:
     clock.advance_to(1.020)
     chunk = await stream.next_chunk()
     assert (chunk.first_index, chunk.count) == (11, 10)
+
+
+async def test_first_gap_is_a_per_stream_phase() -> None:
+    """Streams that start together write on staggered grids, not all at once."""
+    stream, clock = make_stream(output=100, streams=10, max_chunks_per_s=1000)  # 10 ms gap
+    stream.phase = 0.35
+    stream._push(TokenRun("r0", 0, 100, 1.0, 0.001))
+    clock.advance_to(1.0)
+    await stream.next_chunk()
+    assert stream._plan(stream._driver.min_gap_s()) == (4, pytest.approx(1.004))  # 3.5 ms
+    clock.advance_to(1.004)
+    await stream.next_chunk()
+    assert stream._plan(stream._driver.min_gap_s()) == (14, pytest.approx(1.014))  # then 10 ms
+    phases = {
+        TokenStream(
+            stream._driver, f"req-{i}", prompt_tokens=1, output_tokens=1, arrived_at=0
+        ).phase
+        for i in range(50)
+    }
+    assert len(phases) == 50
+    assert all(0.0 <= p < 1.0 for p in phases)
+
+
+def test_chunk_budget_follows_the_measured_write_cost() -> None:
+    driver = SiteDriver(
+        FixedRateEngine(), VirtualClock(), pacing=Pacing(max_chunks_per_s=4000, write_share=0.25)
+    )
+    assert driver.chunks_per_s() == 4000  # 30 us guessed: the configured cap binds
+    for _ in range(100):
+        driver.observe_write_cost(150e-6)  # a slow loopback send
+    assert driver.chunk_cost_s == pytest.approx(150e-6, rel=0.01)
+    assert driver.chunks_per_s() == pytest.approx(0.25 / 150e-6, rel=0.01)
 
 
 async def test_final_token_is_never_held() -> None:
