@@ -1,10 +1,12 @@
 """`POST /v1/chat/completions` and `POST /v1/completions`: validate, submit to the
 engine, and stream tokens at their scheduled times (or answer once, non-streaming).
 
-A streaming handler expects cancellation at any await (aiohttp cancels the handler
-when the client goes away) and write errors on a closed connection; either way the
-request is cancelled in the engine, which frees its batch slot and KV cache, and
-counted in `georoute_site_cancellations`.
+Streaming responses over HTTP/1.1 are written by the site's pacer (`SSESink`, one
+timer for all streams); the handler awaits the end. It expects cancellation at any
+await (aiohttp cancels the handler when the client goes away) and the pacer reports
+a closed connection at its next write; either way the request is cancelled in the
+engine, which frees its batch slot and KV cache, and counted in
+`georoute_site_cancellations`.
 """
 
 from __future__ import annotations

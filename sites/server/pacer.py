@@ -22,8 +22,10 @@ import math
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from sites.server.stream import Chunk, StreamDroppedError, TokenStream
+
 if TYPE_CHECKING:
-    from sites.server.driver import Chunk, SiteDriver, TokenStream
+    from sites.server.driver import SiteDriver
 
 
 class ChunkSink(Protocol):
@@ -64,8 +66,6 @@ class Pacer:
     def schedule(self, stream: TokenStream) -> None:
         """(Re)plan a stream's next chunk; called whenever something about it changed
         (new tokens, its result, a drop, a change of the time map)."""
-        from sites.server.driver import StreamDroppedError
-
         fut = stream.finished
         if fut is None or fut.done():
             return
