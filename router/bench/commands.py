@@ -15,15 +15,8 @@ from typing import Any
 from rich.console import Console
 
 from georoute.cli import CLIError
-from router.bench.report import (
-    DEFAULT_WINDOWS,
-    ColumnBuilder,
-    Columns,
-    Phase,
-    Report,
-    Slo,
-    build_report,
-)
+from router.bench.columns import ColumnBuilder, Columns
+from router.bench.report import DEFAULT_WINDOWS, Phase, Report, Slo, build_report
 
 
 def _stdout() -> Console:

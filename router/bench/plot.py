@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from router.bench.report import BREAKDOWN_KEYS, Columns, Report
+from router.bench.columns import BREAKDOWN_KEYS, Columns
+from router.bench.report import Report
 
 
 class PlotUnavailableError(RuntimeError):

@@ -9,8 +9,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from router.bench.columns import BREAKDOWN_KEYS
 from router.bench.compare import Delta
-from router.bench.report import BREAKDOWN_KEYS, GroupStats, Pcts, Report
+from router.bench.report import GroupStats, Pcts, Report
 
 
 def _ms(value: float | None) -> str:

@@ -9,9 +9,10 @@ import pytest
 from bench_rows import row
 from rich.console import Console
 
+from router.bench.columns import Columns
 from router.bench.compare import compare_reports
 from router.bench.render import compare_renderable, report_renderable, side_by_side
-from router.bench.report import Columns, Phase, Slo, build_report, group_stats, percentiles
+from router.bench.report import Phase, Slo, build_report, group_stats, percentiles
 
 
 def test_percentiles_match_numpy_and_ignore_missing():
