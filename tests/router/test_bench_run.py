@@ -258,3 +258,18 @@ def test_requests_limit_spans_its_own_arrivals(tmp_path, capsys):
     assert rep["overall"]["requests"] == 30
     assert 0 < rep["span_s"] < 30.0  # 30 requests at 10 rps, not the scenario's 30 s
     assert sum(w["requests"] for w in rep["timeline"]) == 30
+
+
+def test_writer_reports_a_failed_batch_on_the_callers_thread(tmp_path):
+    from router.bench.writer import StoreWriter
+    from router.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "w.db")
+    rid = store.start_run(scenario="s", mode="sim", policy="p")
+    store.close()
+    writer = StoreWriter(tmp_path / "w.db")
+    writer.put(rid, [{"request_id": "a", "status": "ok"}])
+    writer.put(rid, [{"request_id": "b", "bogus_column": 1}])
+    with pytest.raises(RuntimeError, match="bogus_column"):
+        writer.close()
+    assert writer.written == 1
