@@ -321,20 +321,24 @@ def _error_message(body: bytes) -> str:
 
 
 def _breakdown(
-    state: RouterState, site: LiveSite, flow: Flow, site_info: dict[str, Any], *, whole: bool
+    state: RouterState, site: LiveSite, flow: Flow, site_info: dict[str, Any]
 ) -> dict[str, Any]:
     """The `georoute` object the client sees (the site's own fields, overlaid with the
-    router's breakdown) and the matching row fields."""
+    router's breakdown) and the matching row fields.
+
+    queue and prefill are the site's own figures (its queue wait, its TTFT minus that);
+    decode is the rest of the site time the router observed, from forwarding the
+    request to reading the final chunk, so the three add up to what the router saw
+    even when several chunks arrive in one read."""
     queue_ms = float(site_info.get("queue_ms") or 0.0)
     t_first = flow.t_first_read or flow.t_fwd
     t_final = flow.t_final_read or t_first
-    if whole:
-        site_ttft_ms = float(site_info.get("ttft_ms") or 0.0)
-        prefill_ms = max(0.0, site_ttft_ms - queue_ms)
-        decode_ms = max(0.0, (t_final - flow.t_fwd) * 1000.0 - site_ttft_ms)
-    else:
-        prefill_ms = (t_first - flow.t_fwd) * 1000.0 - queue_ms
-        decode_ms = (t_final - t_first) * 1000.0
+    reported = site_info.get("ttft_ms")
+    site_ttft_ms = (
+        float(reported) if isinstance(reported, int | float) else (t_first - flow.t_fwd) * 1000.0
+    )
+    prefill_ms = max(0.0, site_ttft_ms - queue_ms)
+    decode_ms = max(0.0, (t_final - flow.t_fwd) * 1000.0 - queue_ms - prefill_ms)
     info = {
         **site_info,
         "site": site.name,
@@ -392,7 +396,7 @@ async def _whole(
     if isinstance(payload, dict):
         found = payload.get("georoute")
         site_info: dict[str, Any] = found if isinstance(found, dict) else {}
-        payload["georoute"] = _breakdown(state, site, flow, site_info, whole=True)
+        payload["georoute"] = _breakdown(state, site, flow, site_info)
         usage = payload.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             flow.row["output_tokens"] = usage["completion_tokens"]
@@ -441,12 +445,12 @@ async def _stream(
             SITE_HEADER: site.name,
         },
     )
-    if down_s:
-        await asyncio.sleep(down_s)
-    await out.prepare(request)
     buffer = b""
     done = False
     try:
+        if down_s:
+            await asyncio.sleep(down_s)  # the response headers travel back too
+        await out.prepare(request)
         while True:
             if inline is None:
                 t_read, item = await queue.get()
@@ -545,7 +549,7 @@ def _rewrite_final(
             usage = chunk.get("usage")
             if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                 flow.row["output_tokens"] = usage["completion_tokens"]
-            chunk["georoute"] = _breakdown(state, site, flow, site_info, whole=False)
+            chunk["georoute"] = _breakdown(state, site, flow, site_info)
             event = b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
         out.append(event)
     return b"\n\n".join(out)

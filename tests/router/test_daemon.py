@@ -90,8 +90,19 @@ async def test_missing_location_uses_the_default_place():
 
 async def test_overload_is_a_429_with_retry_after():
     async with cluster(policy="nearest", max_in_flight_per_site=1) as c:
-        client = c.client("Paris")
-        long = [asyncio.create_task(stream_once(client, max_tokens=3000)) for _ in range(3)]
+        streams = aiohttp.ClientSession()
+        long_body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 3000,
+            "stream": True,
+        }
+        long = [
+            await streams.post(
+                c.router_url + CHAT, json=long_body, headers={"X-Client-Location": "Paris"}
+            )
+            for _ in range(3)
+        ]
         await until(lambda: sum(s.in_flight for s in c.state.sites.values()) == 3)
         # One each: the per-site bound of 1 pushed the 2nd and 3rd request elsewhere.
         assert {n: s.in_flight for n, s in c.state.sites.items()} == {
@@ -107,10 +118,9 @@ async def test_overload_is_a_429_with_retry_after():
             assert resp.status == 429
             assert resp.headers["Retry-After"] == "1"
             assert (await resp.json())["error"]["code"] == "overloaded"
-        for task in long:
-            task.cancel()
-        await asyncio.gather(*long, return_exceptions=True)
-        await client.close()
+        for resp in long:
+            resp.close()
+        await streams.close()
     async with cluster(policy="nearest", max_in_flight_total=1) as c:
         client = c.client("Paris")
         first = asyncio.create_task(stream_once(client, max_tokens=100))
@@ -128,7 +138,9 @@ async def test_stats_events_metrics_and_models():
     async with cluster(policy="nearest") as c:
         client = c.client("Paris")
         await stream_once(client, max_tokens=5)
-        await stream_once(c.client("Tokyo"), max_tokens=5)
+        tokyo = c.client("Tokyo")
+        await stream_once(tokyo, max_tokens=5)
+        await tokyo.close()
         async with aiohttp.ClientSession() as s:
             async with s.get(c.router_url + "/v1/router/stats") as resp:
                 stats = await resp.json()
