@@ -4,55 +4,29 @@ Per request: resolve `X-Client-Location`; validate the body the way the sites do
 admit (bounded in-flight, else 429); ask the policy for a ranked list; wait the
 handshake (new connection) and the client->site one-way delay; forward; on a failure
 before the first byte try the next site; then pass the response through, each chunk
-delayed by the site->client one-way delay (pipelined: a reader task timestamps
-chunks as they arrive, the writer releases each at arrival + delay, so delays do not
-accumulate). The final chunk's `georoute` object is rewritten with the breakdown.
-Every request ends as one row (ok, failed, rejected or cancelled) in the recorder.
+delayed by the site->client one-way delay (`relay`). Every request ends as one row
+(ok, failed, rejected or cancelled) in the recorder.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from router.daemon.errors import error_body, error_response
+from router.daemon.errors import error_response
 from router.daemon.keys import METRICS, RECORDER, ROUTER, SESSION, SETTINGS
+from router.daemon.relay import SITE_HEADER, Flow, relay_stream, relay_whole
 from router.daemon.requests import ParsedRequest, parse_body
-from router.daemon.state import LiveSite, RouterState
+from router.daemon.state import RouterState
 from router.geo import BadCoordinatesError, UnknownPlaceError, resolve_place
 from router.policies import RouteRequest
 
 LOCATION_HEADER = "X-Client-Location"
-SITE_HEADER = "X-Georoute-Site"
-_EOF = b""
-
-
-@dataclass(slots=True)
-class Flow:
-    """Timings and outcome of one request as it moves through the router."""
-
-    t0: float
-    row: dict[str, Any]
-    client: Any = None
-    handshake_ms: float = 0.0
-    up_ms: float = 0.0
-    down_ms: float = 0.0
-    retries: int = 0
-    t_fwd: float = 0.0
-    t_first_read: float | None = None
-    t_final_read: float | None = None
-    t_first_write: float | None = None
-    t_last_write: float | None = None
-    pre_ms: float = 0.0
-    post_ms: float = 0.0
-    errors: list[str] = field(default_factory=list)
 
 
 def new_row(state: RouterState, arrived_at: float) -> dict[str, Any]:
@@ -294,8 +268,8 @@ async def _attempts(
                     )
                 flow.pre_ms = (flow.t_fwd - flow.t0) * 1000.0 - flow.handshake_ms - flow.up_ms
                 if parsed.stream:
-                    return await _stream(request, state, site, resp, flow)
-                return await _whole(state, site, resp, flow)
+                    return await relay_stream(request, state, site, resp, flow)
+                return await relay_whole(state, site, resp, flow)
             finally:
                 resp.release()
         finally:
@@ -318,238 +292,3 @@ def _error_message(body: bytes) -> str:
         return str(err.get("code") or err.get("message") or "")
     except (ValueError, KeyError, TypeError):
         return body[:120].decode("utf-8", "replace")
-
-
-def _breakdown(
-    state: RouterState, site: LiveSite, flow: Flow, site_info: dict[str, Any]
-) -> dict[str, Any]:
-    """The `georoute` object the client sees (the site's own fields, overlaid with the
-    router's breakdown) and the matching row fields.
-
-    queue and prefill are the site's own figures (its queue wait, its TTFT minus that);
-    decode is the rest of the site time the router observed, from forwarding the
-    request to reading the final chunk, so the three add up to what the router saw
-    even when several chunks arrive in one read."""
-    queue_ms = float(site_info.get("queue_ms") or 0.0)
-    t_first = flow.t_first_read or flow.t_fwd
-    t_final = flow.t_final_read or t_first
-    reported = site_info.get("ttft_ms")
-    site_ttft_ms = (
-        float(reported) if isinstance(reported, int | float) else (t_first - flow.t_fwd) * 1000.0
-    )
-    prefill_ms = max(0.0, site_ttft_ms - queue_ms)
-    decode_ms = max(0.0, (t_final - flow.t_fwd) * 1000.0 - queue_ms - prefill_ms)
-    info = {
-        **site_info,
-        "site": site.name,
-        "policy": flow.row["policy"],
-        "retries": flow.retries,
-        "handshake_ms": flow.handshake_ms,
-        "net_up_ms": flow.up_ms,
-        "net_down_ms": flow.down_ms,
-        "router_ms": flow.pre_ms + flow.post_ms,
-        "queue_ms": queue_ms,
-        "prefill_ms": prefill_ms,
-        "decode_ms": decode_ms,
-        "site_ttft_ms": site_info.get("ttft_ms"),
-    }
-    info.pop("ttft_ms", None)
-    row = flow.row
-    row.update(
-        site=site.name,
-        handshake_ms=flow.handshake_ms,
-        net_up_ms=flow.up_ms,
-        net_down_ms=flow.down_ms,
-        router_ms=info["router_ms"],
-        queue_ms=queue_ms,
-        prefill_ms=prefill_ms,
-        decode_ms=decode_ms,
-        energy_j=float(site_info.get("energy_j") or 0.0),
-        cost_usd=float(site_info.get("cost_usd") or 0.0),
-    )
-    for key in ("prompt_tokens", "output_tokens"):
-        if isinstance(site_info.get(key), int):
-            row[key] = site_info[key]
-    return info
-
-
-async def _whole(
-    state: RouterState, site: LiveSite, resp: aiohttp.ClientResponse, flow: Flow
-) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
-    try:
-        body = await resp.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        why = f"{site.name}: body broke: {type(exc).__name__}"
-        state.site_error(site, why, time.monotonic())
-        flow.row["status"], flow.row["error"] = "failed", why
-        return error_response(502, why, type_="server_error", code="site_stream_broken")
-    flow.t_first_read = flow.t_final_read = t_read = loop.time()
-    state.site_ok(site)
-    if flow.down_ms:
-        await asyncio.sleep(max(0.0, t_read + flow.down_ms / 1000.0 - loop.time()))
-    flow.post_ms = max(0.0, (loop.time() - t_read) * 1000.0 - flow.down_ms)
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        found = payload.get("georoute")
-        site_info: dict[str, Any] = found if isinstance(found, dict) else {}
-        payload["georoute"] = _breakdown(state, site, flow, site_info)
-        usage = payload.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-            flow.row["output_tokens"] = usage["completion_tokens"]
-        body = json.dumps(payload).encode()
-    now = loop.time()
-    flow.row.update(
-        status="ok", error="", ttft_ms=(now - flow.t0) * 1000.0, e2e_ms=(now - flow.t0) * 1000.0
-    )
-    return web.Response(
-        body=body, content_type="application/json", headers={SITE_HEADER: site.name}
-    )
-
-
-async def _pump(
-    resp: aiohttp.ClientResponse, queue: asyncio.Queue[tuple[float, bytes | BaseException]]
-) -> None:
-    """Timestamp chunks as they arrive from the site (runs beside the writer)."""
-    loop = asyncio.get_running_loop()
-    try:
-        async for data in resp.content.iter_any():
-            queue.put_nowait((loop.time(), data))
-        queue.put_nowait((loop.time(), _EOF))
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        queue.put_nowait((loop.time(), exc))
-
-
-async def _stream(
-    request: web.Request,
-    state: RouterState,
-    site: LiveSite,
-    resp: aiohttp.ClientResponse,
-    flow: Flow,
-) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
-    down_s = flow.down_ms / 1000.0
-    queue: asyncio.Queue[tuple[float, bytes | BaseException]] = asyncio.Queue()
-    # With a delay to add, a reader task timestamps chunks as they arrive; without
-    # one (network simulation off) chunks are read inline: no task, no queue.
-    pump = asyncio.create_task(_pump(resp, queue)) if down_s else None
-    inline = None if down_s else resp.content.iter_any().__aiter__()
-    out = web.StreamResponse(
-        status=200,
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            SITE_HEADER: site.name,
-        },
-    )
-    buffer = b""
-    done = False
-    try:
-        if down_s:
-            await asyncio.sleep(down_s)  # the response headers travel back too
-        await out.prepare(request)
-        while True:
-            if inline is None:
-                t_read, item = await queue.get()
-            else:
-                try:
-                    item = await inline.__anext__()
-                except StopAsyncIteration:
-                    item = _EOF
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    item = exc
-                t_read = loop.time()
-            if isinstance(item, BaseException) or item == _EOF:
-                break
-            if flow.t_first_read is None:
-                flow.t_first_read = t_read
-                state.site_ok(site)
-            if down_s:
-                delay = t_read + down_s - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            buffer += item
-            if b"\n\n" not in buffer:
-                continue
-            cut = buffer.rfind(b"\n\n") + 2
-            events, buffer = buffer[:cut], buffer[cut:]
-            if b'"georoute"' in events:
-                flow.t_final_read = t_read
-                events = _rewrite_final(state, site, flow, events, t_read + down_s)
-            if b"[DONE]" in events:
-                done = True
-            await out.write(events)
-            now = loop.time()
-            if flow.t_first_write is None:
-                flow.t_first_write = now
-            flow.t_last_write = now
-    except ConnectionResetError as exc:  # the client went away mid-stream
-        if pump is not None:
-            pump.cancel()
-        flow.row["site"] = site.name
-        flow.row["status"], flow.row["error"] = "cancelled", f"client disconnected: {exc}"[:500]
-        return out
-    except BaseException:
-        if pump is not None:
-            pump.cancel()
-        raise
-    if pump is not None:
-        if not pump.done():
-            pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
-    if not done:
-        why = f"{site.name}: stream ended before [DONE]"
-        if isinstance(item, BaseException):
-            why = f"{site.name}: stream broke: {type(item).__name__}: {item}"
-        state.site_error(site, why, time.monotonic())
-        flow.row["site"] = site.name
-        flow.row["status"], flow.row["error"] = "failed", why[:500]
-        await out.write(
-            b"data: "
-            + error_body(why, type_="server_error", code="site_stream_broken")
-            + b"\n\ndata: [DONE]\n\n"
-        )
-        await out.write_eof()
-        return out
-    await out.write_eof()
-    now = loop.time()
-    row = flow.row
-    first = flow.t_first_write or now
-    n = int(row["output_tokens"] or 0)
-    row.update(
-        status="ok",
-        error="",
-        ttft_ms=(first - flow.t0) * 1000.0,
-        e2e_ms=(now - flow.t0) * 1000.0,
-        tpot_ms=((flow.t_last_write or now) - first) * 1000.0 / (n - 1) if n > 1 else 0.0,
-    )
-    return out
-
-
-def _rewrite_final(
-    state: RouterState, site: LiveSite, flow: Flow, events: bytes, due: float
-) -> bytes:
-    """Replace the site's `georoute` object in the final chunk with the breakdown."""
-    loop = asyncio.get_running_loop()
-    flow.post_ms = max(0.0, (loop.time() - due) * 1000.0)
-    out: list[bytes] = []
-    for event in events.split(b"\n\n"):
-        if b'"georoute"' in event and event.startswith(b"data:"):
-            try:
-                chunk = json.loads(event[5:])
-            except ValueError:
-                out.append(event)
-                continue
-            found = chunk.get("georoute")
-            site_info: dict[str, Any] = found if isinstance(found, dict) else {}
-            usage = chunk.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                flow.row["output_tokens"] = usage["completion_tokens"]
-            chunk["georoute"] = _breakdown(state, site, flow, site_info)
-            event = b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
-        out.append(event)
-    return b"\n\n".join(out)
