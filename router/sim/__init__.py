@@ -8,14 +8,9 @@ Clients, network legs, the router's policy acting on stale site state, and the s
 engines: the same policy objects and engine simulators as the live system.
 """
 
+from router.sim.deps import SimDeps, default_deps
 from router.sim.result import RegionRegret, SimResult
-from router.sim.simulator import (
-    COLLECT_INTERVAL_S,
-    SimDeps,
-    Simulation,
-    default_deps,
-    simulate,
-)
+from router.sim.simulator import COLLECT_INTERVAL_S, Simulation, simulate
 
 __all__ = [
     "COLLECT_INTERVAL_S",

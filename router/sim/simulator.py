@@ -20,8 +20,7 @@ A request's life, mirroring the live router (`router.daemon.proxy`):
 Engines are advanced lazily: when a request is submitted to them and on a collection
 tick every `COLLECT_INTERVAL_S` (capped by the stats interval), which also ends the
 router's in-flight count of finished streams at the right virtual time. Regret: at
-each decision, every site is also scored with the *true* state (its engine's current
-load, not the stale snapshot) and the request's own network draws; see `regret`.
+each decision, every site is also scored with the *true* state (`router.sim.regret`).
 """
 
 from __future__ import annotations
@@ -30,12 +29,10 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from router.policies import RouteRequest, RoutingContext, make_policy
 from router.policies.cost import usd_per_mtok_at_capacity
-from router.policies.types import LatencyEstimator
 from router.scenarios import Scenario
 from router.scenarios.model import (
     STREAM_CONNECTIONS,
@@ -43,14 +40,14 @@ from router.scenarios.model import (
     STREAM_TRAFFIC,
     stream_rng,
 )
-from router.sim.paths import PathModel, PathTable
-from router.sim.result import RegretAccumulator, SimResult
+from router.sim.deps import SimDeps, default_deps, memo_by_identity
+from router.sim.paths import PathTable
+from router.sim.regret import Hindsight, RegretAccumulator
+from router.sim.result import SimResult
 from router.sim.rows import failed_row, ok_row, site_sample
 from router.sim.state import SimRequest, SimSite
 from router.traffic import RequestBlock, generate_blocks, request_id
 from sites.engine_api import (
-    DeploymentSpec,
-    Engine,
     EngineCapacityError,
     EngineLoad,
     EngineRequest,
@@ -66,51 +63,6 @@ ProgressCallback = Callable[[float], None]
 
 # Event kinds (heap entries are (at, seq, kind, payload)).
 _SITE_ARRIVE, _RETRY, _STREAM_END, _TICK, _SCRIPT = range(5)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimDeps:
-    """The models a simulation runs on; `default_deps()` gives the real ones, tests
-    may pass simpler engines."""
-
-    build_engine: Callable[[DeploymentSpec], Engine]
-    estimate_latency: LatencyEstimator
-    resolve: Callable[[DeploymentSpec], DeploymentSpec]
-    network: PathModel
-    price_usd_per_device_hour: Callable[[str], float]
-    distance_km: Callable[[Any, Any], float]
-
-
-def default_deps() -> SimDeps:
-    from router.geo import distance_km
-    from router.network import NetworkModel
-    from sites.catalog import get_hardware
-    from sites.engines import build_engine, estimate_latency, resolve_deployment
-
-    return SimDeps(
-        build_engine=build_engine,
-        estimate_latency=estimate_latency,
-        resolve=resolve_deployment,
-        network=NetworkModel(),
-        price_usd_per_device_hour=lambda hw: get_hardware(hw).price_usd_per_hour,
-        distance_km=distance_km,
-    )
-
-
-def _memo_by_identity(fn: Callable[[Any, Any], float]) -> Callable[[Any, Any], float]:
-    """Cache a pair function by the objects' identity: the simulator hands policies the
-    same place objects for the whole run, and hashing a frozen Place on every call
-    costs more than the lookup."""
-    cache: dict[tuple[int, int], float] = {}
-
-    def memo(a: Any, b: Any) -> float:
-        key = (id(a), id(b))
-        value = cache.get(key)
-        if value is None:
-            value = cache[key] = fn(a, b)
-        return value
-
-    return memo
 
 
 class Simulation:
@@ -143,7 +95,7 @@ class Simulation:
         self.ctx = RoutingContext(
             network=deps.network,
             estimate_latency=deps.estimate_latency,
-            distance_km=_memo_by_identity(deps.distance_km),
+            distance_km=memo_by_identity(deps.distance_km),
             residency=routing.residency,
             latency_ceiling_ms=routing.latency_ceiling_ms,
         )
@@ -184,13 +136,16 @@ class Simulation:
             for row in self.paths.rtt_ms
         ]
         # Residency, fixed per (group, site): the regret's "allowed" set.
-        self.allowed = [
+        allowed = [
             [
                 all(not r.applies_to(g.place) or r.allows(s.view()) for r in routing.residency)
                 for s in self.sites
             ]
             for g in groups
         ]
+        self.hindsight = Hindsight(
+            self.sites, self.paths, self.handshake, allowed, deps.estimate_latency
+        )
         self.heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self.rows: list[dict[str, Any]] = []
@@ -282,33 +237,10 @@ class Simulation:
             return
         req.ranked = ranked
         if self.with_regret:
-            self.hindsight(req, ranked[0])
+            self.hindsight.score(req, ranked[0])
         if req.new_conn:
             req.handshake_ms = self.handshake[req.group][ranked[0]]
         self.dispatch(req, at + req.handshake_ms / 1000.0)
-
-    def hindsight(self, req: SimRequest, chosen: int) -> None:
-        """Score every site the request may use with the true state at this moment."""
-        best = -1
-        best_ms = math.inf
-        chosen_ms = math.inf
-        estimate = self.deps.estimate_latency
-        allowed = self.allowed[req.group]
-        hs = self.handshake[req.group]
-        for s in self.sites:
-            i = s.idx
-            if s.down or s.drained or not allowed[i]:
-                continue
-            up, down = self.paths.legs_ms(req.group, i, req.z_up, req.z_down)
-            est = estimate(s.spec, s.true_now(), req.prompt, req.output)
-            ms = (hs[i] if req.new_conn else 0.0) + up + down + est.e2e_s(req.output) * 1000.0
-            if ms < best_ms:
-                best, best_ms = i, ms
-            if i == chosen:
-                chosen_ms = ms
-        req.best_site = best
-        req.best_pred_ms = best_ms
-        req.chosen_pred_ms = chosen_ms
 
     def dispatch(self, req: SimRequest, at: float) -> None:
         site = req.ranked[req.attempt]

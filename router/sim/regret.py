@@ -1,0 +1,131 @@
+"""Regret: what each request lost against the best site in hindsight.
+
+At each decision every site the request may use (up, not drained, allowed by the
+residency rules) is scored with the *true* state: its engine's occupancy now (the
+last collection tick's load with the exact number of requests the engine holds), not
+the router's stale snapshot, and the request's own network draws (the same delays it
+would have met there). The score is the client-side E2E forecast the `fastest` policy
+uses: handshake + up + down + `estimate_latency(...).e2e_s`. A request served on its
+first attempt lost score(chosen) - score(best) >= 0; one that had to retry lost its
+actual E2E minus score(best), floored at 0. Requests that failed are not counted.
+
+Regret is accumulated in fixed log-spaced histograms, so its percentiles cost
+constant memory however many requests a run has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from router.policies.types import LatencyEstimator
+from router.sim.paths import PathTable
+from router.sim.result import RegionRegret
+from router.sim.state import SimRequest, SimSite
+
+# Regret histogram: 0 ms in its own bin, then log-spaced bins from 0.01 ms to 1e7 ms.
+_EDGES_MS = np.concatenate([[0.0], np.logspace(-2, 7, 361)])
+
+
+class Hindsight:
+    """Scores every allowed site for a request with the true state at decision time."""
+
+    __slots__ = ("allowed", "estimate", "handshake", "paths", "sites")
+
+    def __init__(
+        self,
+        sites: Sequence[SimSite],
+        paths: PathTable,
+        handshake: list[list[float]],
+        allowed: list[list[bool]],
+        estimate: LatencyEstimator,
+    ) -> None:
+        self.sites = sites
+        self.paths = paths
+        self.handshake = handshake
+        self.allowed = allowed
+        self.estimate = estimate
+
+    def score(self, req: SimRequest, chosen: int) -> None:
+        """Set the request's best site, its score and the chosen site's score."""
+        best = -1
+        best_ms = math.inf
+        chosen_ms = math.inf
+        estimate = self.estimate
+        allowed = self.allowed[req.group]
+        hs = self.handshake[req.group]
+        for s in self.sites:
+            i = s.idx
+            if s.down or s.drained or not allowed[i]:
+                continue
+            up, down = self.paths.legs_ms(req.group, i, req.z_up, req.z_down)
+            est = estimate(s.spec, s.true_now(), req.prompt, req.output)
+            ms = (hs[i] if req.new_conn else 0.0) + up + down + est.e2e_s(req.output) * 1000.0
+            if ms < best_ms:
+                best, best_ms = i, ms
+            if i == chosen:
+                chosen_ms = ms
+        req.best_site = best
+        req.best_pred_ms = best_ms
+        req.chosen_pred_ms = chosen_ms
+
+
+class RegretAccumulator:
+    """Streaming per-region regret statistics (bounded memory)."""
+
+    __slots__ = ("_best", "_chosen_best", "_count", "_hist", "_max", "_sum")
+
+    def __init__(self) -> None:
+        self._hist: dict[str, np.ndarray] = {}
+        self._count: dict[str, int] = {}
+        self._sum: dict[str, float] = {}
+        self._max: dict[str, float] = {}
+        self._chosen_best: dict[str, int] = {}
+        self._best: dict[str, dict[str, int]] = {}
+
+    def add(self, region: str, regret_ms: float, best_site: str, chose_best: bool) -> None:
+        hist = self._hist.get(region)
+        if hist is None:
+            hist = self._hist[region] = np.zeros(_EDGES_MS.size, dtype=np.int64)
+            self._count[region] = 0
+            self._sum[region] = 0.0
+            self._max[region] = 0.0
+            self._chosen_best[region] = 0
+            self._best[region] = {}
+        if regret_ms <= 0.0:
+            hist[0] += 1
+        else:
+            hist[min(int(np.searchsorted(_EDGES_MS, regret_ms)), _EDGES_MS.size - 1)] += 1
+        self._count[region] += 1
+        self._sum[region] += regret_ms
+        if regret_ms > self._max[region]:
+            self._max[region] = regret_ms
+        if chose_best:
+            self._chosen_best[region] += 1
+        best = self._best[region]
+        best[best_site] = best.get(best_site, 0) + 1
+
+    def summary(self) -> dict[str, RegionRegret]:
+        out: dict[str, RegionRegret] = {}
+        for region, hist in self._hist.items():
+            n = self._count[region]
+            cdf = np.cumsum(hist)
+
+            def pct(q: float, hist: np.ndarray = hist, cdf: np.ndarray = cdf, n: int = n) -> float:
+                i = int(np.searchsorted(cdf, math.ceil(q * n)))
+                return float(_EDGES_MS[min(i, _EDGES_MS.size - 1)])
+
+            out[region] = RegionRegret(
+                requests=n,
+                mean_regret_ms=self._sum[region] / n if n else 0.0,
+                p50_regret_ms=pct(0.5),
+                p90_regret_ms=pct(0.9),
+                p99_regret_ms=pct(0.99),
+                max_regret_ms=self._max[region],
+                total_regret_s=self._sum[region] / 1000.0,
+                best_share=self._chosen_best[region] / n if n else 0.0,
+                best_sites={k: v / n for k, v in sorted(self._best[region].items())},
+            )
+        return out
