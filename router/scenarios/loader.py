@@ -63,7 +63,7 @@ from router.scenarios.model import (
 )
 from router.scenarios.parse_traffic import parse_arrivals, parse_lengths
 from router.traffic import ClientGroup, Population, TraceArrivals, TrafficConfig
-from sites.topology import ConfigError, SiteConfig, parse_sites
+from sites.topology import ConfigError, SiteConfig, parse_sites, read_toml
 
 TOP_KEYS = (
     "name",
@@ -106,15 +106,11 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """A built-in scenario by name, or a scenario TOML file by path."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text:
-        file = text
         try:
-            with open(text, "rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ScenarioError(file, "", f"cannot read: {exc.strerror or exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(file, "", f"invalid TOML: {exc}") from exc
-        return parse_scenario(data, file=file, default_name=Path(text).stem)
+            data = read_toml(text)
+        except ConfigError as exc:
+            raise ScenarioError(exc.file, exc.key, exc.reason) from None
+        return parse_scenario(data, file=text, default_name=Path(text).stem)
     names = builtin_scenarios()
     if text not in names:
         raise ScenarioError(
