@@ -56,6 +56,7 @@ DEFAULT_EARLY_S = 0.0005
 DEFAULT_CHUNK_COST_S = 30e-6  # first guess of one chunk write; the pacer measures it
 DEFAULT_WRITE_SHARE = 0.25  # of the event loop's time, at most, for writing chunks
 DEFAULT_MAX_SPREAD_S = 0.004
+DEFAULT_MAX_BURST_S = 0.003  # writes due at one instant should take no longer than this
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +71,7 @@ class Pacing:
     chunk_cost_s: float = DEFAULT_CHUNK_COST_S
     max_spread_s: float = DEFAULT_MAX_SPREAD_S
     write_share: float = DEFAULT_WRITE_SHARE
+    max_burst_s: float = DEFAULT_MAX_BURST_S
 
     def __post_init__(self) -> None:
         if not self.max_chunks_per_s > 0:
@@ -106,6 +108,7 @@ class SiteDriver:
         self.chunk_cost_s = pacing.chunk_cost_s  # updated by the pacer's measurements
         self.max_spread_s = pacing.max_spread_s
         self.write_share = pacing.write_share
+        self.max_burst_s = pacing.max_burst_s
         self._burst = 1  # most streams sharing one token time in the last dispatch
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
@@ -176,9 +179,11 @@ class SiteDriver:
         self.streams.pop(stream.request_id, None)
 
     def release_early_s(self) -> float:
-        """How early a due chunk may go (rule 4 of the module docstring)."""
-        spread = min(self._burst * self.chunk_cost_s / 2.0, self.max_spread_s)
-        return self.early_s + spread
+        """How early a due chunk may go (rule 4 in stream.py): the timer margin plus
+        half the writes expected at one instant (a token burst thinned by the gaps)."""
+        gap = self.min_gap_s()
+        writes = self._burst * min(1.0, self._iteration_s / gap) if gap > 0 else self._burst
+        return self.early_s + min(writes * self.chunk_cost_s / 2.0, self.max_spread_s)
 
     def chunks_per_s(self) -> float:
         """The site's chunk budget: the configured maximum, or what `write_share` of
@@ -186,8 +191,11 @@ class SiteDriver:
         return min(self.max_chunks_per_s, self.write_share / self.chunk_cost_s)
 
     def min_gap_s(self) -> float:
-        """The coalescing gap for each stream: the chunk budget shared by all."""
-        return len(self.streams) / self.chunks_per_s()
+        """The coalescing gap for each stream: the chunk budget shared by all, and no
+        more writes due at one instant than fit in `max_burst_s` (rule 2 in stream.py)."""
+        by_budget = len(self.streams) / self.chunks_per_s()
+        by_burst = self._burst * self.chunk_cost_s * self._iteration_s / self.max_burst_s
+        return max(by_budget, by_burst)
 
     def observe_write_cost(self, per_chunk_s: float) -> None:
         """The pacer's measurement of one chunk write (moving average, bounded)."""

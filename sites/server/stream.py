@@ -11,18 +11,21 @@ Coalescing rule (what a chunk holds, and when it is sent):
    per token, while an LPU at 1 ms per token to hundreds of clients sends fewer,
    larger chunks instead of falling behind. The budget is `max_chunks_per_s`, or less
    on a slow machine: at most `write_share` of the event loop's time at the measured
-   cost of one chunk write (a loopback `send` costs 20-150 us here). The first gap
-   after the first token is a per-stream fraction of `min_gap` (from the request id),
-   so streams that started together do not all write at the same instants.
+   cost of one chunk write (a loopback `send` costs 20-150 us here). And since a GPU
+   batch stamps all its sequences' tokens with one instant, `min_gap` also keeps the
+   writes due at any one instant within `max_burst_s`: at least burst x write cost x
+   token interval / max_burst_s. Each stream's gap is its own multiple of `min_gap`,
+   in [0.5, 1.5) (from a hash of the request id), so streams that started together
+   drift apart instead of writing at the same instants.
 3. When a stream wakes late (the loop was busy), its chunk also takes every token
    already due: a late writer catches up in one write rather than queueing more.
 4. Chunks are released up to `early_s` before their scheduled time: asyncio's timers
    fire up to 1 ms late (epoll's millisecond resolution), and releasing within half
-   of that centres the error on zero instead of biasing it late. When n streams
-   have a token at the same instant (a GPU batch), their writes, which take about
-   `chunk_cost_s` each on one event loop, start a further n x chunk_cost_s / 2 early
-   (at most `max_spread_s`), so the arrivals centre on the scheduled time instead of
-   trailing it by the whole burst.
+   of that centres the error on zero instead of biasing it late. When n writes are
+   due at the same instant (a GPU batch, thinned by the gaps of rule 2), they take
+   about n x `chunk_cost_s` on one event loop, so they start a further half of that
+   early (at most `max_spread_s`): the arrivals centre on the scheduled time instead
+   of trailing it by the whole burst.
 A chunk's timing is judged by its last token, which is never sent after its time
 except by event-loop lag.
 """
@@ -224,8 +227,9 @@ class TokenStream:
         if self._next == 0:
             return 0, to_wall(self._runs[0].first_at)
         assert self.last_token_at is not None
-        if self._next == 1:  # the first gap: a per-stream phase of the grid
-            min_gap_s *= self.phase
+        # each stream's gaps are its own multiple of min_gap, in [0.5, 1.5): streams
+        # that started together drift apart instead of writing at the same instants
+        min_gap_s *= 0.5 + self.phase
         target = self._driver.time.to_engine(self.last_token_at + min_gap_s)
         for run in self._runs:
             lo = max(0, self._next - run.first_index)

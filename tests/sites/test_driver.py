@@ -39,7 +39,7 @@ def make_stream(
         FixedRateEngine(), clock, pacing=Pacing(max_chunks_per_s=max_chunks_per_s, early_s=early_s)
     )
     stream = TokenStream(driver, "r0", prompt_tokens=10, output_tokens=output, arrived_at=0.0)
-    stream.phase = 1.0  # a full first gap (the per-stream phase has its own test)
+    stream.phase = 0.5  # gaps of exactly min_gap (the per-stream phase has its own test)
     for i in range(streams):  # other open streams share the chunk budget
         driver.streams[f"r{i}"] = stream
     return stream, clock
@@ -72,25 +72,34 @@ async def test_chunk_budget_sets_the_gap() -> None:
     assert (chunk.first_index, chunk.count) == (11, 10)
 
 
-async def test_first_gap_is_a_per_stream_phase() -> None:
-    """Streams that start together write on staggered grids, not all at once."""
+async def test_gaps_are_a_per_stream_multiple_of_min_gap() -> None:
+    """Streams that start together drift apart instead of writing at the same instants."""
     stream, clock = make_stream(output=100, streams=10, max_chunks_per_s=1000)  # 10 ms gap
-    stream.phase = 0.35
+    stream.phase = 0.35  # this stream's gaps: 0.85 x 10 ms
     stream._push(TokenRun("r0", 0, 100, 1.0, 0.001))
     clock.advance_to(1.0)
     await stream.next_chunk()
-    assert stream._plan(stream._driver.min_gap_s()) == (4, pytest.approx(1.004))  # 3.5 ms
-    clock.advance_to(1.004)
+    assert stream._plan(stream._driver.min_gap_s()) == (9, pytest.approx(1.009))  # >= 8.5 ms
+    clock.advance_to(1.009)
     await stream.next_chunk()
-    assert stream._plan(stream._driver.min_gap_s()) == (14, pytest.approx(1.014))  # then 10 ms
+    assert stream._plan(stream._driver.min_gap_s()) == (18, pytest.approx(1.018))
+    driver = stream._driver
     phases = {
-        TokenStream(
-            stream._driver, f"req-{i}", prompt_tokens=1, output_tokens=1, arrived_at=0
-        ).phase
+        TokenStream(driver, f"req-{i}", prompt_tokens=1, output_tokens=1, arrived_at=0).phase
         for i in range(50)
     }
     assert len(phases) == 50
     assert all(0.0 <= p < 1.0 for p in phases)
+
+
+def test_gap_keeps_a_burst_of_writes_short() -> None:
+    """200 sequences stamped with one instant, 100 us per write, 30 ms per token: to
+    keep the writes due at one instant within 3 ms, each stream writes every 200 ms."""
+    driver = SiteDriver(FixedRateEngine(), VirtualClock(), pacing=Pacing(max_burst_s=0.003))
+    driver._burst = 200
+    driver._iteration_s = 0.030
+    driver.chunk_cost_s = 100e-6
+    assert driver.min_gap_s() == pytest.approx(0.2)
 
 
 def test_chunk_budget_follows_the_measured_write_cost() -> None:
