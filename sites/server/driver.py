@@ -326,7 +326,9 @@ class SiteDriver:
             same: dict[float, int] = {}
             for run in report.tokens:
                 same[run.first_at] = same.get(run.first_at, 0) + 1
-            self._burst = max(same.values())
+            # a decaying maximum: one small step (a prefill-only iteration) must not
+            # make the next full decode batch look small
+            self._burst = max(max(same.values()), int(self._burst * 0.95))
         for run in report.tokens:
             if run.interval_s > 0:
                 self._iteration_s = run.interval_s
