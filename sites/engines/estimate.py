@@ -1,71 +1,124 @@
 """Closed-form latency forecast for one new request at a given load (no simulation).
 
-Used per request by the router's `fastest` policy, so it must be cheap: it reuses the
-cached deployment and evaluates the same physics as the engines for a representative
-batch (the current one plus this request).
+Used per request by the router's `fastest` policy (and the simulator's regret), so it
+must be cheap: the resolved deployment is looked up by the spec's identity, the LPU
+cost model's constants are folded once (`sites.engines.fastcost`), and the parts of
+a GPU forecast that depend on the load alone are cached per load. Each evaluates the
+same physics, in the same order, as the engines for a representative batch (the
+current one plus this request), so the forecasts are bit-identical to the uncached ones.
 """
 
 from __future__ import annotations
 
 from sites.engine_api import DeploymentSpec, EngineLoad, LatencyEstimate
-from sites.engines.deploy import GPUDeployment, LPUDeployment, resolve
+from sites.engines.deploy import Deployment, GPUDeployment, LPUDeployment, resolve
+from sites.engines.fastcost import LPUTerms, lpu_terms
 from sites.physics import constants as consts
+
+#: Cached GPU load terms per deployment; cleared when this many loads pile up.
+_MAX_LOADS = 4096
+
+
+class _GPULoadTerms:
+    """What a GPU forecast needs from the load alone."""
+
+    __slots__ = ("capacity_tokens", "full_seqs", "kv_ctx", "queued", "running",
+                 "stall_num")
+
+    def __init__(self, dep: GPUDeployment, load: EngineLoad) -> None:
+        cm = dep.cost
+        n_inst = dep.instances
+        running = load.running / n_inst
+        self.running = running
+        self.queued = load.queued / n_inst
+        self.capacity_tokens = dep.kv_blocks * consts.KV_BLOCK_TOKENS
+        kv_ctx = load.kv_used_fraction * self.capacity_tokens
+        self.kv_ctx = kv_ctx
+        self.full_seqs = running >= dep.max_num_seqs
+        # Continuous batching: while this request decodes its `output` tokens, about
+        # `running` others finish and are replaced, and each newcomer's prefill stalls
+        # one iteration. Their prompts are unknown; the running mean context stands in.
+        self.stall_num = 0.0
+        if running >= 1:
+            other_prompt = max(round(kv_ctx / running), 1)
+            base = cm.iteration_parts(decode_seqs=round(running),
+                                      decode_context_tokens=kv_ctx)[0]
+            extra = _prefill_s(dep, round(running), kv_ctx, other_prompt) - base
+            self.stall_num = running * max(extra, 0.0)
+
+
+class _Entry:
+    __slots__ = ("dep", "loads", "spec", "terms")
+
+    def __init__(self, spec: DeploymentSpec, dep: Deployment) -> None:
+        self.spec = spec
+        self.dep = dep
+        self.terms: LPUTerms | None = (
+            lpu_terms(dep.cost) if isinstance(dep, LPUDeployment) else None
+        )
+        self.loads: dict[tuple[int, int, float], _GPULoadTerms] = {}
+
+
+_ENTRIES: dict[int, _Entry] = {}
+
+
+def _entry(spec: DeploymentSpec) -> _Entry:
+    e = _ENTRIES.get(id(spec))
+    if e is None or e.spec is not spec:
+        if len(_ENTRIES) > 1024:
+            _ENTRIES.clear()
+        e = _ENTRIES[id(spec)] = _Entry(spec, resolve(spec))
+    return e
 
 
 def _estimate_gpu(
-    dep: GPUDeployment, load: EngineLoad, prompt: int, output: int
+    entry: _Entry, load: EngineLoad, prompt: int, output: int
 ) -> LatencyEstimate:
-    cm = dep.cost
-    n_inst = dep.instances
-    running = load.running / n_inst
-    queued = load.queued / n_inst
-    capacity_tokens = dep.kv_blocks * consts.KV_BLOCK_TOKENS
-    kv_ctx = load.kv_used_fraction * capacity_tokens
+    dep = entry.dep
+    assert isinstance(dep, GPUDeployment)
+    key = (load.running, load.queued, load.kv_used_fraction)
+    lt = entry.loads.get(key)
+    if lt is None:
+        if len(entry.loads) >= _MAX_LOADS:
+            entry.loads.clear()
+        lt = entry.loads[key] = _GPULoadTerms(dep, load)
+    running, kv_ctx = lt.running, lt.kv_ctx
     batch = min(running + 1.0, float(dep.max_num_seqs))
-    decode = cm.iteration_s(decode_seqs=max(round(batch), 1),
-                            decode_context_tokens=kv_ctx + prompt + output / 2.0)
+    decode = dep.cost.iteration_parts(decode_seqs=max(round(batch), 1),
+                                      decode_context_tokens=kv_ctx + prompt + output / 2.0)[0]
     ttft = _prefill_s(dep, round(running), kv_ctx, prompt)
-    # Continuous batching: while this request decodes its `output` tokens, about
-    # `running` others finish and are replaced, and each newcomer's prefill stalls one
-    # iteration. Their prompts are unknown; the running mean context stands in.
-    stall = 0.0
-    if running >= 1:
-        other_prompt = max(round(kv_ctx / running), 1)
-        base = cm.iteration_s(decode_seqs=round(running), decode_context_tokens=kv_ctx)
-        extra = _prefill_s(dep, round(running), kv_ctx, other_prompt) - base
-        stall = running * max(extra, 0.0) / max(output, 1)
+    stall = lt.stall_num / max(output, 1) if running >= 1 else 0.0
     tpot = decode + stall
     queue = 0.0
-    free_tokens = capacity_tokens - kv_ctx
-    full = running >= dep.max_num_seqs or free_tokens < 1.02 * prompt
-    if queued > 0 or full:
+    full = lt.full_seqs or lt.capacity_tokens - kv_ctx < 1.02 * prompt
+    if lt.queued > 0 or full:
         # Requests ahead must start (prefill) and, when full, wait for slots to free:
         # one frees every `output × tpot / running` seconds.
-        queue = load.queued_prompt_tokens / n_inst * (ttft / max(prompt, 1))
+        queue = load.queued_prompt_tokens / dep.instances * (ttft / max(prompt, 1))
         if full:
-            queue += (queued + 1.0) * output * tpot / max(running, 1.0)
+            queue += (lt.queued + 1.0) * output * tpot / max(running, 1.0)
     return LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
 
 
 def _prefill_s(dep: GPUDeployment, running: int, kv_ctx: float, prompt: int) -> float:
     """Time of the iterations that prefill `prompt` beside `running` decodes."""
     total, done, chunk = 0.0, 0, dep.max_batched_tokens
+    parts = dep.cost.iteration_parts
     while done < prompt:
         c = min(chunk, prompt - done)
-        total += dep.cost.iteration_s(
+        total += parts(
             decode_seqs=running, decode_context_tokens=kv_ctx, prefill_tokens=c,
             prefill_attention_pairs=c * (done + c / 2.0), prefill_context_tokens=done,
-        )
+        )[0]
         done += c
     return total
 
 
 def _estimate_lpu(
-    dep: LPUDeployment, load: EngineLoad, prompt: int, output: int
+    terms: LPUTerms, load: EngineLoad, prompt: int, output: int
 ) -> LatencyEstimate:
-    cm = dep.cost
-    tpot = cm.token_s(prompt + output / 2.0)
-    ttft = cm.prefill_s(prompt)
+    tpot = terms.token_s(prompt + output / 2.0)
+    ttft = terms.prefill_s(prompt)
     queue = 0.0
     free = load.max_running - load.running
     if load.queued + 1 > free:
@@ -78,7 +131,7 @@ def estimate_latency(
     spec: DeploymentSpec, load: EngineLoad, prompt_tokens: int, output_tokens: int
 ) -> LatencyEstimate:
     """Forecast queue wait, TTFT and TPOT for a request arriving at `load`."""
-    dep = resolve(spec)
-    if isinstance(dep, LPUDeployment):
-        return _estimate_lpu(dep, load, prompt_tokens, output_tokens)
-    return _estimate_gpu(dep, load, prompt_tokens, output_tokens)
+    entry = _entry(spec)
+    if entry.terms is not None:
+        return _estimate_lpu(entry.terms, load, prompt_tokens, output_tokens)
+    return _estimate_gpu(entry, load, prompt_tokens, output_tokens)
