@@ -12,7 +12,7 @@ TTFT; last chunk: end to end; all chunks).
 Then requests/s for short non-streamed requests (1 output token) through the router,
 with the router process pinned to one core (and per router CPU-second).
 
-    .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 8]
+    .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12] [--lockstep] [--router-loop asyncio]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ async def one_stream(s: aiohttp.ClientSession, url: str, tokens: int) -> list[fl
         "messages": [{"role": "user", "content": "bench"}],
         "max_tokens": tokens,
         "stream": True,
-        "georoute": {"timing": True, "prompt_tokens": 100},
+        "georoute": {"timing": True, "prompt_tokens": 100, "output_tokens": tokens},
     }
     late: list[float] = []
     headers = {"X-Client-Location": "Paris"}
@@ -81,17 +81,28 @@ async def one_stream(s: aiohttp.ClientSession, url: str, tokens: int) -> list[fl
     return late
 
 
-async def stream_load(url: str, streams: int, seconds: float, tokens: int) -> dict[str, np.ndarray]:
+async def stream_load(
+    url: str, streams: int, seconds: float, tokens: int, *, lockstep: bool = False, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """A closed loop of `streams` workers. Unless `lockstep`, each worker starts at a
+    random offset within the first half second and every stream's length is drawn from
+    tokens/2..3*tokens/2, so the streams do not all start and end in the same instant
+    (in lockstep every round is a burst of `streams` arrivals and of `streams` endings,
+    which measures burst throughput rather than the cost a stream pays per hop)."""
     first: list[float] = []
     last: list[float] = []
     every: list[float] = []
+    rng = np.random.default_rng(seed)
     stop_at = time.monotonic() + seconds
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as s:
 
         async def worker() -> None:
+            if not lockstep:
+                await asyncio.sleep(float(rng.uniform(0.0, 0.5)))
             while time.monotonic() < stop_at:
-                late = await one_stream(s, url, tokens)
+                n = tokens if lockstep else int(rng.integers(tokens // 2, tokens * 3 // 2 + 1))
+                late = await one_stream(s, url, n)
                 if late:
                     first.append(late[0])
                     last.append(late[-1])
@@ -129,11 +140,23 @@ def pct(a: np.ndarray) -> str:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--streams", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--tokens", type=int, default=100)
     ap.add_argument("--short-workers", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="all streams start together and have the same length (a burst every round)",
+    )
+    ap.add_argument(
+        "--router-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the router process (GEOROUTE_EVENT_LOOP; uvloop when installed)",
+    )
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
 
     site_port, router_port = free_port(), free_port()
     site_url, router_url = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{router_port}"
@@ -176,7 +199,7 @@ async def main() -> None:
             "--db",
             str(tmp / "bench.db"),
         ],
-        env=env,
+        env={**env, "GEOROUTE_EVENT_LOOP": args.router_loop},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -185,22 +208,35 @@ async def main() -> None:
         await wait_ready(router_url + "/health")
         await stream_load(router_url, 8, 1.0, 10)  # warm both paths
         await stream_load(site_url, 8, 1.0, 10)
+        length = f"{args.tokens}" if args.lockstep else f"{args.tokens // 2}-{args.tokens * 3 // 2}"
         print(
-            f"# {args.streams} concurrent streams, {args.tokens} tokens each, {args.seconds:g} s "
-            f"per path; lateness = chunk arrival - site's scheduled time (ms)"
+            f"# {args.streams} concurrent streams{' in lockstep' if args.lockstep else ''}, "
+            f"{length} tokens each, {args.seconds:g} s per path in {args.rounds} alternating "
+            "rounds; lateness = chunk arrival - site's scheduled time (ms)"
         )
         # Alternate short rounds so both paths see the same (shared, noisy) machine.
         runs: dict[str, list[dict[str, np.ndarray]]] = {"direct": [], "router": []}
-        cpu_streams = 0.0
-        for _ in range(args.rounds):
-            runs["direct"].append(
-                await stream_load(site_url, args.streams, args.seconds / args.rounds, args.tokens)
-            )
-            cpu0 = cpu_seconds(router.pid)
-            runs["router"].append(
-                await stream_load(router_url, args.streams, args.seconds / args.rounds, args.tokens)
-            )
-            cpu_streams += cpu_seconds(router.pid) - cpu0
+        # CPU seconds of (site, router, client) per path: on a 2-core machine the three
+        # processes share the cores, so the sum says how close the run is to saturation.
+        cpu = {"direct": np.zeros(3), "router": np.zeros(3)}
+        wall = {"direct": 0.0, "router": 0.0}
+        pids = (site.pid, router.pid, os.getpid())
+        for i in range(args.rounds):
+            for path, url in (("direct", site_url), ("router", router_url)):
+                cpu0, t0 = np.array([cpu_seconds(p) for p in pids]), time.monotonic()
+                runs[path].append(
+                    await stream_load(
+                        url,
+                        args.streams,
+                        args.seconds / args.rounds,
+                        args.tokens,
+                        lockstep=args.lockstep,
+                        seed=i,  # the same draws for both paths
+                    )
+                )
+                cpu[path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
+                wall[path] += time.monotonic() - t0
+        cpu_streams = float(cpu["router"][1])
         direct, routed = (
             {k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")}
             for path in ("direct", "router")
@@ -223,7 +259,16 @@ async def main() -> None:
             f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
             "request handling included)"
         )
-        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared machine)")
+        for path in ("direct", "router"):
+            site_s, router_s, client_s = (float(x) / wall[path] for x in cpu[path])
+            print(
+                f"cores busy, {path:<6} rounds: site {site_s:.2f}  router {router_s:.2f}  "
+                f"client {client_s:.2f}  (sum {site_s + router_s + client_s:.2f})"
+            )
+        print(
+            f"load average {os.getloadavg()[0]:.2f} (at start {load_start:.2f}) on "
+            f"{os.cpu_count()} CPUs (shared machine)"
+        )
 
         os.sched_setaffinity(router.pid, {0})
         cpu0 = cpu_seconds(router.pid)
