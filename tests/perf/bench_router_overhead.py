@@ -12,7 +12,8 @@ TTFT; last chunk: end to end; all chunks).
 Then requests/s for short non-streamed requests (1 output token) through the router,
 with the router process pinned to one core (and per router CPU-second).
 
-    .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12] [--lockstep] [--router-loop asyncio]
+    .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
+        [--lockstep] [--router-loop asyncio]
 """
 
 from __future__ import annotations
