@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sites.engine_api import DeploymentSpec, EngineLoad, LatencyEstimate
 from sites.engines.deploy import Deployment, GPUDeployment, LPUDeployment, resolve
-from sites.engines.fastcost import LPUTerms, lpu_terms
+from sites.engines.fastcost import GPUTerms, LPUTerms, gpu_terms, lpu_terms
 from sites.physics import constants as consts
 
 #: Cached GPU load terms per deployment; cleared when this many loads pile up.
@@ -43,18 +43,22 @@ class _GPULoadTerms:
             other_prompt = max(round(kv_ctx / running), 1)
             base = cm.iteration_parts(decode_seqs=round(running),
                                       decode_context_tokens=kv_ctx)[0]
-            extra = _prefill_s(dep, round(running), kv_ctx, other_prompt) - base
+            extra = _prefill_s(gpu_terms(cm), dep.max_batched_tokens, round(running), kv_ctx,
+                               other_prompt) - base
             self.stall_num = running * max(extra, 0.0)
 
 
 class _Entry:
-    __slots__ = ("dep", "loads", "spec", "terms")
+    __slots__ = ("dep", "gpu", "loads", "spec", "terms")
 
     def __init__(self, spec: DeploymentSpec, dep: Deployment) -> None:
         self.spec = spec
         self.dep = dep
         self.terms: LPUTerms | None = (
             lpu_terms(dep.cost) if isinstance(dep, LPUDeployment) else None
+        )
+        self.gpu: GPUTerms | None = (
+            gpu_terms(dep.cost) if isinstance(dep, GPUDeployment) else None
         )
         self.loads: dict[tuple[int, int, float], _GPULoadTerms] = {}
 
@@ -74,8 +78,8 @@ def _entry(spec: DeploymentSpec) -> _Entry:
 def _estimate_gpu(
     entry: _Entry, load: EngineLoad, prompt: int, output: int
 ) -> LatencyEstimate:
-    dep = entry.dep
-    assert isinstance(dep, GPUDeployment)
+    dep, gpu = entry.dep, entry.gpu
+    assert isinstance(dep, GPUDeployment) and gpu is not None
     key = (load.running, load.queued, load.kv_used_fraction)
     lt = entry.loads.get(key)
     if lt is None:
@@ -84,9 +88,8 @@ def _estimate_gpu(
         lt = entry.loads[key] = _GPULoadTerms(dep, load)
     running, kv_ctx = lt.running, lt.kv_ctx
     batch = min(running + 1.0, float(dep.max_num_seqs))
-    decode = dep.cost.iteration_parts(decode_seqs=max(round(batch), 1),
-                                      decode_context_tokens=kv_ctx + prompt + output / 2.0)[0]
-    ttft = _prefill_s(dep, round(running), kv_ctx, prompt)
+    decode = gpu.iteration_s(max(round(batch), 1), kv_ctx + prompt + output / 2.0)
+    ttft = _prefill_s(gpu, dep.max_batched_tokens, round(running), kv_ctx, prompt)
     stall = lt.stall_num / max(output, 1) if running >= 1 else 0.0
     tpot = decode + stall
     queue = 0.0
@@ -100,16 +103,13 @@ def _estimate_gpu(
     return LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
 
 
-def _prefill_s(dep: GPUDeployment, running: int, kv_ctx: float, prompt: int) -> float:
-    """Time of the iterations that prefill `prompt` beside `running` decodes."""
-    total, done, chunk = 0.0, 0, dep.max_batched_tokens
-    parts = dep.cost.iteration_parts
+def _prefill_s(gpu: GPUTerms, chunk: int, running: int, kv_ctx: float, prompt: int) -> float:
+    """Time of the iterations that prefill `prompt` beside `running` decodes, in chunks
+    of at most `chunk` tokens."""
+    total, done = 0.0, 0
     while done < prompt:
         c = min(chunk, prompt - done)
-        total += parts(
-            decode_seqs=running, decode_context_tokens=kv_ctx, prefill_tokens=c,
-            prefill_attention_pairs=c * (done + c / 2.0), prefill_context_tokens=done,
-        )[0]
+        total += gpu.iteration_s(running, kv_ctx, c, c * (done + c / 2.0), done)
         done += c
     return total
 

@@ -36,3 +36,27 @@ def test_cached_forecasts_are_bit_identical(spec):
         prompt, output = int(rng.integers(1, 20_000)), int(rng.integers(1, 4000))
         assert estimate_latency(spec, load, prompt, output) == reference_estimate(
             spec, load, prompt, output)
+
+
+@pytest.mark.parametrize("model", ["llama-3.3-70b", "llama-3.1-8b", "gpt-oss-20b",
+                                   "mistral-7b", "mixtral-8x7b"])
+@pytest.mark.parametrize("tp", [1, 2])
+def test_folded_gpu_iteration_is_bit_identical_to_the_cost_model(model, tp):
+    from sites.engines.deploy import resolve
+    from sites.engines.fastcost import gpu_terms
+
+    try:
+        dep = resolve(DeploymentSpec(hardware="h200", model=model, precision="fp8",
+                                     devices=tp, tp=tp))
+    except Exception:  # noqa: BLE001 - a model too large for this group: nothing to compare
+        pytest.skip(f"{model} does not fit {tp} h200")
+    cm, terms = dep.cost, gpu_terms(dep.cost)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        dec, ctx = int(rng.integers(0, 300)), float(rng.uniform(0, 2e6))
+        pf = int(rng.integers(0, 8192)) if rng.random() < 0.5 else 0
+        pairs, pctx = float(rng.uniform(0, 1e7)), float(rng.integers(0, 30_000))
+        want = cm.iteration_parts(decode_seqs=dec, decode_context_tokens=ctx, prefill_tokens=pf,
+                                  prefill_attention_pairs=pairs,
+                                  prefill_context_tokens=pctx)[0]
+        assert terms.iteration_s(dec, ctx, pf, pairs, pctx) == want
