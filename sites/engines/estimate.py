@@ -79,7 +79,8 @@ def _estimate_gpu(
     entry: _Entry, load: EngineLoad, prompt: int, output: int
 ) -> LatencyEstimate:
     dep, gpu = entry.dep, entry.gpu
-    assert isinstance(dep, GPUDeployment) and gpu is not None
+    assert isinstance(dep, GPUDeployment)
+    assert gpu is not None
     key = (load.running, load.queued, load.kv_used_fraction)
     lt = entry.loads.get(key)
     if lt is None:

@@ -104,7 +104,7 @@ class GPUTerms:
         )
         t_cmp = flops / self._flops_s
         p = self._p
-        t_core = (t_mem**p + t_cmp**p) ** self._inv_p
+        t_core: float = (t_mem**p + t_cmp**p) ** self._inv_p
         t_comm = 0.0
         if self._comm is not None:
             layers2, bytes_per_token, link_bw = self._comm
