@@ -42,9 +42,9 @@ def predicted_e2e_ms(request: RouteRequest, site: SiteView, ctx: RoutingContext)
     (one RTT), connection set-up when the connection is new, then the site's queue
     wait, TTFT and decode from its engine model at its live load."""
     rtt_ms = ctx.rtt_ms(request.client, site.place)
-    handshake_ms = ctx.network.handshake_ms(rtt_ms, tls=True) if request.new_connection else 0.0
+    handshake_ms = ctx.handshake_ms(rtt_ms) if request.new_connection else 0.0
     output_tokens = ctx.output_tokens(request)
     estimate = ctx.estimate_latency(
-        site.spec, site.effective_load(), request.prompt_tokens, output_tokens
+        site.spec, ctx.site_load(site), request.prompt_tokens, output_tokens
     )
     return rtt_ms + handshake_ms + estimate.e2e_s(output_tokens) * 1000.0

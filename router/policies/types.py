@@ -144,6 +144,33 @@ class RoutingContext:
     _rtt_cache: dict[tuple[float, float, float, float], float] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Per SiteView (by identity, the view kept beside it): its effective load. The
+    # simulator reuses a view until the site's state changes, and a policy reads each
+    # view's load once per request; TLS handshakes per RTT.
+    _load_cache: dict[int, tuple[SiteView, EngineLoad]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _handshake_cache: dict[float, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def site_load(self, site: SiteView) -> EngineLoad:
+        """`site.effective_load()`, computed once per view object."""
+        hit = self._load_cache.get(id(site))
+        if hit is not None and hit[0] is site:
+            return hit[1]
+        load = site.effective_load()
+        if len(self._load_cache) >= 4096:
+            self._load_cache.clear()
+        self._load_cache[id(site)] = (site, load)
+        return load
+
+    def handshake_ms(self, rtt_ms: float) -> float:
+        """`network.handshake_ms(rtt_ms, tls=True)`, cached per RTT."""
+        hs = self._handshake_cache.get(rtt_ms)
+        if hs is None:
+            hs = self.network.handshake_ms(rtt_ms, tls=True)
+            if len(self._handshake_cache) < 100_000:
+                self._handshake_cache[rtt_ms] = hs
+        return hs
 
     def rtt_ms(self, client: PlaceLike, site: PlaceLike) -> float:
         key = (client.lat, client.lon, site.lat, site.lon)
