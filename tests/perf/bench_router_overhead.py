@@ -13,7 +13,10 @@ Then requests/s for short non-streamed requests (1 output token) through the rou
 with the router process pinned to one core (and per router CPU-second).
 
     .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
-        [--lockstep] [--router-loop asyncio]
+        [--lockstep] [--router-loop asyncio] [--floor]
+
+`--floor` adds a third path through a bare byte relay (no HTTP, no logic): what any
+extra Python process on the path costs on this machine, the floor under the router.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from argparse import SUPPRESS
 from pathlib import Path
 
 import aiohttp
@@ -134,6 +138,31 @@ async def short_requests(url: str, workers: int, seconds: float) -> int:
     return done
 
 
+async def serve_relay(port: int, target_port: int) -> None:
+    """A bare byte relay: one upstream connection per client connection, no parsing.
+    What it adds is the floor for any extra process on the path (two more socket hops
+    and two more wake-ups of a Python event loop per chunk)."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
 def pct(a: np.ndarray) -> str:
     return f"p50 {np.percentile(a, 50):7.2f}  p99 {np.percentile(a, 99):7.2f}  (n={a.size})"
 
@@ -156,7 +185,17 @@ async def main() -> None:
         default="uvloop",
         help="event loop of the router process (GEOROUTE_EVENT_LOOP; uvloop when installed)",
     )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a bare TCP relay (bytes in, bytes out, no HTTP): the floor of "
+        "any extra Python hop on this machine",
+    )
+    ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
     args = ap.parse_args()
+    if args.serve_relay:
+        await serve_relay(*args.serve_relay)
+        return
     load_start = os.getloadavg()[0]
 
     site_port, router_port = free_port(), free_port()
@@ -204,9 +243,19 @@ async def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    relay, relay_url = None, ""
+    if args.floor:
+        relay_port = free_port()
+        relay_url = f"http://127.0.0.1:{relay_port}"
+        relay = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, __file__, "--serve-relay", str(relay_port), str(site_port)],
+            env={**env, "GEOROUTE_EVENT_LOOP": args.router_loop},
+        )
     try:
         await wait_ready(site_url + "/health")
         await wait_ready(router_url + "/health")
+        if relay is not None:
+            await wait_ready(relay_url + "/health")
         await stream_load(router_url, 8, 1.0, 10)  # warm both paths
         await stream_load(site_url, 8, 1.0, 10)
         length = f"{args.tokens}" if args.lockstep else f"{args.tokens // 2}-{args.tokens * 3 // 2}"
@@ -215,15 +264,19 @@ async def main() -> None:
             f"{length} tokens each, {args.seconds:g} s per path in {args.rounds} alternating "
             "rounds; lateness = chunk arrival - site's scheduled time (ms)"
         )
-        # Alternate short rounds so both paths see the same (shared, noisy) machine.
-        runs: dict[str, list[dict[str, np.ndarray]]] = {"direct": [], "router": []}
-        # CPU seconds of (site, router, client) per path: on a 2-core machine the three
+        # Alternate short rounds so every path sees the same (shared, noisy) machine.
+        hops = {"router": (router_url, router.pid)}
+        if relay is not None:
+            hops["relay"] = (relay_url, relay.pid)
+        paths = {"direct": (site_url, router.pid), **hops}
+        runs: dict[str, list[dict[str, np.ndarray]]] = {p: [] for p in paths}
+        # CPU seconds of (site, hop, client) per path: on a 2-core machine the three
         # processes share the cores, so the sum says how close the run is to saturation.
-        cpu = {"direct": np.zeros(3), "router": np.zeros(3)}
-        wall = {"direct": 0.0, "router": 0.0}
-        pids = (site.pid, router.pid, os.getpid())
+        cpu = {p: np.zeros(3) for p in paths}
+        wall = dict.fromkeys(paths, 0.0)
         for i in range(args.rounds):
-            for path, url in (("direct", site_url), ("router", router_url)):
+            for path, (url, hop_pid) in paths.items():
+                pids = (site.pid, hop_pid, os.getpid())
                 cpu0, t0 = np.array([cpu_seconds(p) for p in pids]), time.monotonic()
                 runs[path].append(
                     await stream_load(
@@ -232,39 +285,46 @@ async def main() -> None:
                         args.seconds / args.rounds,
                         args.tokens,
                         lockstep=args.lockstep,
-                        seed=i,  # the same draws for both paths
+                        seed=i,  # the same draws for every path
                     )
                 )
                 cpu[path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
                 wall[path] += time.monotonic() - t0
-        cpu_streams = float(cpu["router"][1])
-        direct, routed = (
-            {k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")}
-            for path in ("direct", "router")
-        )
+        merged = {
+            path: {
+                k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")
+            }
+            for path in paths
+        }
+        direct = merged["direct"]
         for key, label in (
             ("first", "first chunk (TTFT)"),
             ("last", "last chunk (E2E)"),
             ("every", "every chunk"),
         ):
-            d, r = direct[key], routed[key]
-            print(f"{label:<20} direct {pct(d)}")
-            print(f"{'':<20} router {pct(r)}")
-            print(
-                f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
-                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
-            )
+            print(f"{label:<20} direct {pct(direct[key])}")
+            for hop in hops:
+                r, d = merged[hop][key], direct[key]
+                print(f"{'':<20} {hop:<6} {pct(r)}")
+                print(
+                    f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
+                    f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
+                    + ("" if hop == "router" else f"  (by the bare {hop}: the floor of a hop)")
+                )
+        routed = merged["router"]
+        cpu_streams = float(cpu["router"][1])
         per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
         print(
             f"router CPU in the routed rounds: {cpu_streams:.2f} s for {routed['last'].size} "
             f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
             "request handling included)"
         )
-        for path in ("direct", "router"):
-            site_s, router_s, client_s = (float(x) / wall[path] for x in cpu[path])
+        for path in paths:
+            site_s, hop_s, client_s = (float(x) / wall[path] for x in cpu[path])
+            hop_name = path if path in hops else "router"
             print(
-                f"cores busy, {path:<6} rounds: site {site_s:.2f}  router {router_s:.2f}  "
-                f"client {client_s:.2f}  (sum {site_s + router_s + client_s:.2f})"
+                f"cores busy, {path:<6} rounds: site {site_s:.2f}  {hop_name} {hop_s:.2f}  "
+                f"client {client_s:.2f}  (sum {site_s + hop_s + client_s:.2f})"
             )
         print(
             f"load average {os.getloadavg()[0]:.2f} (at start {load_start:.2f}) on "
@@ -272,20 +332,20 @@ async def main() -> None:
         )
 
         os.sched_setaffinity(router.pid, {0})
-        cpu0 = cpu_seconds(router.pid)
-        t0 = time.monotonic()
+        short_cpu0, t0 = cpu_seconds(router.pid), time.monotonic()
         done = await short_requests(router_url, args.short_workers, args.seconds)
-        wall = time.monotonic() - t0
-        cpu = cpu_seconds(router.pid) - cpu0
+        short_wall = time.monotonic() - t0
+        short_cpu = cpu_seconds(router.pid) - short_cpu0
         print(
             f"short non-streamed requests through the router (pinned to CPU 0, "
-            f"{args.short_workers} clients): {done / wall:.0f} req/s; "
-            f"router CPU {cpu:.2f} s -> {done / cpu:.0f} req per router CPU-second"
+            f"{args.short_workers} clients): {done / short_wall:.0f} req/s; "
+            f"router CPU {short_cpu:.2f} s -> {done / short_cpu:.0f} req per router CPU-second"
         )
     finally:
-        for proc in (router, site):
+        procs = [p for p in (relay, router, site) if p is not None]
+        for proc in procs:
             proc.terminate()
-        for proc in (router, site):
+        for proc in procs:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -293,4 +353,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if os.environ.get("GEOROUTE_EVENT_LOOP") == "uvloop" and "--serve-relay" in sys.argv:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
