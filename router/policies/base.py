@@ -20,14 +20,12 @@ class ScoredPolicy:
         self, request: RouteRequest, sites: tuple[SiteView, ...], ctx: RoutingContext
     ) -> Decision:
         eligible, excluded = split_eligible(request, sites, ctx)
+        score, rtt_ms, client = self.score, ctx.rtt_ms, request.client
         keyed = sorted(
-            (
-                self.score(request, s, ctx),
-                s.load_fraction,
-                ctx.rtt_ms(request.client, s.place),
-                s.name,
-            )
-            for s in eligible
+            [
+                (score(request, s, ctx), s.load_fraction, rtt_ms(client, s.place), s.name)
+                for s in eligible
+            ]
         )
         return Decision(
             policy=self.name,
@@ -47,4 +45,6 @@ def predicted_e2e_ms(request: RouteRequest, site: SiteView, ctx: RoutingContext)
     estimate = ctx.estimate_latency(
         site.spec, ctx.site_load(site), request.prompt_tokens, output_tokens
     )
-    return rtt_ms + handshake_ms + estimate.e2e_s(output_tokens) * 1000.0
+    # LatencyEstimate.e2e_s, inlined (the same arithmetic).
+    e2e_s = estimate.queue_s + estimate.ttft_s + max(output_tokens - 1, 0) * estimate.tpot_s
+    return rtt_ms + handshake_ms + e2e_s * 1000.0

@@ -16,6 +16,7 @@ constant memory however many requests a run has.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +28,8 @@ from router.sim.state import SimRequest, SimSite
 
 # Regret histogram: 0 ms in its own bin, then log-spaced bins from 0.01 ms to 1e7 ms.
 _EDGES_MS = np.concatenate([[0.0], np.logspace(-2, 7, 361)])
+_EDGE_LIST = _EDGES_MS.tolist()
+_LAST_BIN = _EDGES_MS.size - 1
 
 
 class Hindsight:
@@ -54,15 +57,25 @@ class Hindsight:
         best_ms = math.inf
         chosen_ms = math.inf
         estimate = self.estimate
-        allowed = self.allowed[req.group]
-        hs = self.handshake[req.group]
+        g = req.group
+        allowed = self.allowed[g]
+        hs = self.handshake[g]
+        ups, downs = self.paths.up[g], self.paths.down[g]
+        z_up, z_down, new_conn = req.z_up, req.z_down, req.new_conn
+        prompt, output = req.prompt, req.output
+        exp = math.exp
         for s in self.sites:
             i = s.idx
             if s.down or s.drained or not allowed[i]:
                 continue
-            up, down = self.paths.legs_ms(req.group, i, req.z_up, req.z_down)
-            est = estimate(s.spec, s.true_now(), req.prompt, req.output)
-            ms = (hs[i] if req.new_conn else 0.0) + up + down + est.e2e_s(req.output) * 1000.0
+            # PathTable.legs_ms and LatencyEstimate.e2e_s, inlined (the same arithmetic).
+            f, m, sg = ups[i]
+            up = f + exp(m + sg * z_up)
+            f, m, sg = downs[i]
+            down = f + exp(m + sg * z_down)
+            est = estimate(s.spec, s.true_now(), prompt, output)
+            e2e_s = est.queue_s + est.ttft_s + max(output - 1, 0) * est.tpot_s
+            ms = (hs[i] if new_conn else 0.0) + up + down + e2e_s * 1000.0
             if ms < best_ms:
                 best, best_ms = i, ms
             if i == chosen:
@@ -78,7 +91,7 @@ class RegretAccumulator:
     __slots__ = ("_best", "_chosen_best", "_count", "_hist", "_max", "_sum")
 
     def __init__(self) -> None:
-        self._hist: dict[str, np.ndarray] = {}
+        self._hist: dict[str, list[int]] = {}
         self._count: dict[str, int] = {}
         self._sum: dict[str, float] = {}
         self._max: dict[str, float] = {}
@@ -88,7 +101,7 @@ class RegretAccumulator:
     def add(self, region: str, regret_ms: float, best_site: str, chose_best: bool) -> None:
         hist = self._hist.get(region)
         if hist is None:
-            hist = self._hist[region] = np.zeros(_EDGES_MS.size, dtype=np.int64)
+            hist = self._hist[region] = [0] * _EDGES_MS.size
             self._count[region] = 0
             self._sum[region] = 0.0
             self._max[region] = 0.0
@@ -96,8 +109,8 @@ class RegretAccumulator:
             self._best[region] = {}
         if regret_ms <= 0.0:
             hist[0] += 1
-        else:
-            hist[min(int(np.searchsorted(_EDGES_MS, regret_ms)), _EDGES_MS.size - 1)] += 1
+        else:  # = np.searchsorted(_EDGES_MS, regret_ms), without numpy's per-call cost
+            hist[min(bisect_left(_EDGE_LIST, regret_ms), _LAST_BIN)] += 1
         self._count[region] += 1
         self._sum[region] += regret_ms
         if regret_ms > self._max[region]:
@@ -113,7 +126,7 @@ class RegretAccumulator:
             n = self._count[region]
             cdf = np.cumsum(hist)
 
-            def pct(q: float, hist: np.ndarray = hist, cdf: np.ndarray = cdf, n: int = n) -> float:
+            def pct(q: float, cdf: np.ndarray = cdf, n: int = n) -> float:
                 i = int(np.searchsorted(cdf, math.ceil(q * n)))
                 return float(_EDGES_MS[min(i, _EDGES_MS.size - 1)])
 
