@@ -35,28 +35,34 @@ def ok_row(
     ttft_ms = None if first_at is None else (first_at - req.at_s) * 1000.0 + down_ms
     queue_ms = res.queue_s * 1000.0
     prefill_ms = None if res.ttft_s is None else (res.ttft_s - res.queue_s) * 1000.0
-    row = _identity(req, site, policy, group)
-    row.update(
-        {
-            "output_tokens": res.output_tokens,
-            "net_up_ms": req.net_up_ms,
-            "net_down_ms": down_ms,
-            "handshake_ms": req.handshake_ms,
-            "router_ms": 0.0,
-            "queue_ms": queue_ms,
-            "prefill_ms": prefill_ms,
-            "decode_ms": None if first_at is None else (res.finished_at - first_at) * 1000.0,
-            "ttft_ms": ttft_ms,
-            "tpot_ms": None if res.tpot_s is None else res.tpot_s * 1000.0,
-            "e2e_ms": (res.finished_at - req.at_s) * 1000.0 + down_ms,
-            "status": "ok",
-            "error": "; ".join(req.errors),
-            "retries": req.attempt,
-            "energy_j": res.energy_j,
-            "cost_usd": res.cost_usd,
-        }
-    )
-    return row
+    place = group.place
+    return {  # _identity's columns, then the outcome (one dict: this runs per request)
+        "request_id": req.rid,
+        "arrived_at": req.at_s,
+        "client_place": place.name,
+        "client_region": group.region,
+        "client_lat": place.lat,
+        "client_lon": place.lon,
+        "site": site,
+        "policy": policy,
+        "prompt_tokens": req.prompt,
+        "output_tokens": res.output_tokens,
+        "net_up_ms": req.net_up_ms,
+        "net_down_ms": down_ms,
+        "handshake_ms": req.handshake_ms,
+        "router_ms": 0.0,
+        "queue_ms": queue_ms,
+        "prefill_ms": prefill_ms,
+        "decode_ms": None if first_at is None else (res.finished_at - first_at) * 1000.0,
+        "ttft_ms": ttft_ms,
+        "tpot_ms": None if res.tpot_s is None else res.tpot_s * 1000.0,
+        "e2e_ms": (res.finished_at - req.at_s) * 1000.0 + down_ms,
+        "status": "ok",
+        "error": "; ".join(req.errors),
+        "retries": req.attempt,
+        "energy_j": res.energy_j,
+        "cost_usd": res.cost_usd,
+    }
 
 
 def failed_row(

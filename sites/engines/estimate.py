@@ -22,8 +22,8 @@ _MAX_LOADS = 4096
 class _GPULoadTerms:
     """What a GPU forecast needs from the load alone."""
 
-    __slots__ = ("capacity_tokens", "full_seqs", "kv_ctx", "queued", "running",
-                 "stall_num")
+    __slots__ = ("decode_seqs", "free_tokens", "full_seqs", "kv_ctx", "queued", "running",
+                 "running_seqs", "stall_num")
 
     def __init__(self, dep: GPUDeployment, load: EngineLoad) -> None:
         cm = dep.cost
@@ -31,10 +31,13 @@ class _GPULoadTerms:
         running = load.running / n_inst
         self.running = running
         self.queued = load.queued / n_inst
-        self.capacity_tokens = dep.kv_blocks * consts.KV_BLOCK_TOKENS
-        kv_ctx = load.kv_used_fraction * self.capacity_tokens
+        capacity_tokens = dep.kv_blocks * consts.KV_BLOCK_TOKENS
+        kv_ctx = load.kv_used_fraction * capacity_tokens
         self.kv_ctx = kv_ctx
+        self.free_tokens = capacity_tokens - kv_ctx
         self.full_seqs = running >= dep.max_num_seqs
+        self.running_seqs = round(running)
+        self.decode_seqs = max(round(min(running + 1.0, float(dep.max_num_seqs))), 1)
         # Continuous batching: while this request decodes its `output` tokens, about
         # `running` others finish and are replaced, and each newcomer's prefill stalls
         # one iteration. Their prompts are unknown; the running mean context stands in.
@@ -89,13 +92,15 @@ def _estimate_gpu(
             entry.loads.clear()
         lt = entry.loads[key] = _GPULoadTerms(dep, load)
     running, kv_ctx = lt.running, lt.kv_ctx
-    batch = min(running + 1.0, float(dep.max_num_seqs))
-    decode = gpu.iteration_s(max(round(batch), 1), kv_ctx + prompt + output / 2.0)
-    ttft = _prefill_s(gpu, dep.max_batched_tokens, round(running), kv_ctx, prompt)
+    decode = gpu.iteration_s(lt.decode_seqs, kv_ctx + prompt + output / 2.0)
+    if prompt <= dep.max_batched_tokens:  # one chunk: _prefill_s's single iteration
+        ttft = gpu.iteration_s(lt.running_seqs, kv_ctx, prompt, prompt * (prompt / 2.0), 0)
+    else:
+        ttft = _prefill_s(gpu, dep.max_batched_tokens, lt.running_seqs, kv_ctx, prompt)
     stall = lt.stall_num / max(output, 1) if running >= 1 else 0.0
     tpot = decode + stall
     queue = 0.0
-    full = lt.full_seqs or lt.capacity_tokens - kv_ctx < 1.02 * prompt
+    full = lt.full_seqs or lt.free_tokens < 1.02 * prompt
     if lt.queued > 0 or full:
         # Requests ahead must start (prefill) and, when full, wait for slots to free:
         # one frees every `output × tpot / running` seconds.
