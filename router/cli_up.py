@@ -101,15 +101,32 @@ def _options(args: argparse.Namespace) -> Any:
         rate_rps=rate,
         duration_s=args.duration,
         dash=bool(getattr(args, "dash", False)),
+        freeze_heap=True,
     )
     return config, opts
+
+
+def _loop_factory() -> Any:
+    """uvloop for the long-running commands when it is installed: it roughly halves the
+    router's own cost per request and per chunk (tests/perf/bench_router_overhead.py).
+    `GEOROUTE_EVENT_LOOP=asyncio` picks the standard loop (to compare, or to debug)."""
+    import os
+
+    if os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:  # optional speed-up: the standard loop works the same
+        return None
+    return uvloop.new_event_loop
 
 
 def _run(coro: Any, port: int) -> int:
     import asyncio
 
     try:
-        return int(asyncio.run(coro))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return int(runner.run(coro))
     except OSError as exc:
         raise CLIError(f"--port {port}: cannot listen: {exc.strerror or exc}") from None
 

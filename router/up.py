@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class UpOptions:
     status_every_s: float = 5.0
     drain_timeout_s: float = 120.0
     dash: bool = False  # run `georoute dash` in front (see run_dashboard)
+    # Freeze the start-up heap out of the cyclic GC (the CLI does; tests keep plain GC).
+    freeze_heap: bool = False
 
 
 def _fmt_s(ms: float | None) -> str:
@@ -83,6 +86,15 @@ def _remove_signal_handlers() -> None:
             loop.remove_signal_handler(sig)
 
 
+def _freeze_heap() -> None:
+    """Move what start-up allocated (modules, gazetteer, catalogues: ~58k objects) out
+    of the cyclic GC's reach, so a full collection scans only what traffic allocates:
+    measured in the router under 200 streams, 42 -> 5 ms per full collection, a stall
+    every open stream would otherwise wait out."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _start_router(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0)
     await runner.setup()
@@ -96,7 +108,9 @@ async def _start_router(app: web.Application, host: str, port: int) -> tuple[web
     return runner, f"http://{host}:{bound}"
 
 
-async def _wait(stop: asyncio.Event, opts: UpOptions, status: Callable[[], None]) -> None:
+async def _wait(
+    stop: asyncio.Event, opts: UpOptions, status: Callable[[], Awaitable[None]]
+) -> None:
     started = time.monotonic()
     while not stop.is_set():
         timeout = opts.status_every_s
@@ -107,7 +121,7 @@ async def _wait(stop: asyncio.Event, opts: UpOptions, status: Callable[[], None]
         if opts.duration_s is not None and time.monotonic() - started >= opts.duration_s:
             break
         if not stop.is_set():
-            status()
+            await status()
 
 
 async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> int:
@@ -147,6 +161,8 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
             on_run=lambda run_id: run.setdefault("id", run_id),
         )
         runner, url = await _start_router(app, opts.host, opts.port)
+        if opts.freeze_heap:
+            _freeze_heap()
         if generator is not None:
             generator.url = url + "/v1/chat/completions"
         _announce(config, dict(group), url, opts, run.get("id", ""), token, out)
@@ -154,12 +170,9 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
             generator.start()
         state = app[ROUTER]
 
-        def status() -> None:
-            out(
-                status_line(
-                    state.stats_snapshot(time.monotonic()), generator.sent if generator else None
-                )
-            )
+        async def status() -> None:
+            snapshot = await state.stats_snapshot_async()
+            out(status_line(snapshot, generator.sent if generator else None))
 
         if opts.dash:  # `up --dash` (issue 7): the dashboard in front instead of status lines
             await run_dashboard(url, token, stop=stop, duration_s=opts.duration_s)
@@ -168,7 +181,7 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
         out("stopping: no new requests; waiting for open ones ...")
         if generator is not None:
             await generator.stop(opts.drain_timeout_s)
-        status()
+        await status()
         recorder = app[RECORDER]
         await runner.cleanup()
         runner = None
@@ -233,6 +246,8 @@ async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) 
     )
     try:
         runner, url = await _start_router(app, opts.host, opts.port)
+        if opts.freeze_heap:
+            _freeze_heap()
         out(f"georoute router: policy {config.router.policy}, {len(config.sites)} sites")
         for s in config.sites:
             out(f"  site   {s.name:<10} {s.url}")
@@ -242,9 +257,11 @@ async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) 
         if token is None:
             out(f"  admin API disabled (set ${ADMIN_TOKEN_ENV})")
         state = app[ROUTER]
-        await _wait(
-            stop, opts, lambda: out(status_line(state.stats_snapshot(time.monotonic()), None))
-        )
+
+        async def status() -> None:
+            out(status_line(await state.stats_snapshot_async(), None))
+
+        await _wait(stop, opts, status)
         out("stopping ...")
         recorder = app[RECORDER]
         await runner.cleanup()

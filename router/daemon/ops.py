@@ -14,7 +14,7 @@ EVENTS_INTERVAL_S = 1.0
 
 
 async def handle_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ROUTER].stats_snapshot(time.monotonic()))
+    return web.json_response(await request.app[ROUTER].stats_snapshot_async())
 
 
 async def handle_events(request: web.Request) -> web.StreamResponse:
@@ -30,7 +30,7 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
     state = request.app[ROUTER]
     try:
         while True:
-            snapshot = state.stats_snapshot(time.monotonic())
+            snapshot = await state.stats_snapshot_async()
             await out.write(b"data: " + json.dumps(snapshot).encode() + b"\n\n")
             await asyncio.sleep(interval_s)
     except ConnectionResetError:

@@ -92,7 +92,7 @@ async def proxy(request: web.Request, path: str) -> web.StreamResponse:
         row["retries"] = flow.retries
         if row["status"] != "ok" and not row["error"]:
             row["error"] = "; ".join(flow.errors) or "unknown"
-        state.stats.add(row)
+        state.record(row)
         request.app[RECORDER].add(row)
         request.app[METRICS].observe(row)
 
