@@ -22,8 +22,8 @@ _MAX_LOADS = 4096
 class _GPULoadTerms:
     """What a GPU forecast needs from the load alone."""
 
-    __slots__ = ("decode_seqs", "free_tokens", "full_seqs", "kv_ctx", "queued", "running",
-                 "running_seqs", "stall_num")
+    __slots__ = ("decode_seqs", "free_tokens", "full_seqs", "kv_ctx", "last", "queued",
+                 "running", "running_seqs", "stall_num")
 
     def __init__(self, dep: GPUDeployment, load: EngineLoad) -> None:
         cm = dep.cost
@@ -41,6 +41,9 @@ class _GPULoadTerms:
         # Continuous batching: while this request decodes its `output` tokens, about
         # `running` others finish and are replaced, and each newcomer's prefill stalls
         # one iteration. Their prompts are unknown; the running mean context stands in.
+        # The last forecast at this load: the router and the simulator's regret often
+        # score one request at equal loads.
+        self.last: tuple[int, int, int, LatencyEstimate | None] = (-1, -1, -1, None)
         self.stall_num = 0.0
         if running >= 1:
             other_prompt = max(round(kv_ctx / running), 1)
@@ -91,6 +94,10 @@ def _estimate_gpu(
         if len(entry.loads) >= _MAX_LOADS:
             entry.loads.clear()
         lt = entry.loads[key] = _GPULoadTerms(dep, load)
+    last = lt.last
+    if last[0] == prompt and last[1] == output and last[2] == load.queued_prompt_tokens:
+        assert last[3] is not None
+        return last[3]
     running, kv_ctx = lt.running, lt.kv_ctx
     decode = gpu.iteration_s(lt.decode_seqs, kv_ctx + prompt + output / 2.0)
     if prompt <= dep.max_batched_tokens:  # one chunk: _prefill_s's single iteration
@@ -107,7 +114,9 @@ def _estimate_gpu(
         queue = load.queued_prompt_tokens / dep.instances * (ttft / max(prompt, 1))
         if full:
             queue += (lt.queued + 1.0) * output * tpot / max(running, 1.0)
-    return LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
+    est = LatencyEstimate(queue_s=queue, ttft_s=ttft, tpot_s=tpot)
+    lt.last = (prompt, output, load.queued_prompt_tokens, est)
+    return est
 
 
 def _prefill_s(gpu: GPUTerms, chunk: int, running: int, kv_ctx: float, prompt: int) -> float:

@@ -173,6 +173,23 @@ class LPUEngine:
             cancelled=cancelled,
         )
 
+    def _finished(self, f: _Flight) -> RequestResult:
+        """`_result` of a flight that ran to its last token, built directly (the same
+        arithmetic as `make_result`; this runs once per request)."""
+        req, start, first, end = f.req, f.start_at, f.first_at, f.finish_at
+        busy_s = end - start if end > start else 0.0
+        shared_s = self._shared_s(f, end) if busy_s > 0 else 0.0
+        n = req.output_tokens
+        return RequestResult(
+            request_id=req.request_id, prompt_tokens=req.prompt_tokens, output_tokens=n,
+            arrived_at=req.arrived_at, first_scheduled_at=start, first_token_at=first,
+            finished_at=end, queue_s=max(start - req.arrived_at, 0.0),
+            ttft_s=first - req.arrived_at,
+            tpot_s=(end - first) / (n - 1) if n > 1 else None,
+            energy_j=self._slot_w * busy_s + self._idle_w * shared_s,
+            cost_usd=self._price_s * shared_s,
+        )
+
     def cancel(self, request_id: str, at: float) -> RequestResult | None:
         self._active.discard(request_id)
         for req in self._queue:
@@ -237,7 +254,7 @@ class LPUEngine:
                 continue  # cancelled
             del flights[rid]
             self._active.discard(rid)
-            finished.append(self._result(f, f.finish_at, f.req.output_tokens, False))
+            finished.append(self._finished(f))
         if until > self._now:
             self._now = until
         return StepReport(now=self._now, tokens=tokens, finished=finished)

@@ -40,10 +40,21 @@ class ShareLine:
     def add(self, key: int, start: float, end: float) -> None:
         """A new interval [start, end) (key: the caller's id for it)."""
         self._seq += 2
-        heapq.heappush(self.events, (start, self._seq, 1, key))
+        start_ev = (start, self._seq, 1, key)
         heapq.heappush(self.events, (end, self._seq + 1, -1, key))
         if start < self.pos:
+            heapq.heappush(self.events, start_ev)
             self._rewind(start)
+            return
+        # The usual case, a start at or after the sweep: sweep up to it and apply it
+        # at once (the same breakpoint the sweep would add, one heap round trip less).
+        self._sweep(start)
+        n = self.bp_n[-1]
+        g = self.bp_g[-1] + ((start - self.bp_t[-1]) / n if n > 0 else 0.0)
+        self.bp_t.append(start)
+        self.bp_g.append(g)
+        self.bp_n.append(n + 1)
+        self.bp_ev.append(start_ev)
 
     def shorten(self, key: int, old_end: float, new_end: float) -> None:
         """Interval `key` now ends at `new_end` (<= old_end): a cancel."""
