@@ -115,6 +115,7 @@ class SiteDriver:
         # the engine's latest iteration (token gap); 10 ms until one is seen, so the
         # first iteration after start-up gets a 5 ms grace
         self._iteration_s = 0.010
+        self._short_iteration_s = 0.010
         self._on_failure = on_failure
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Future[None] | None = None
@@ -271,7 +272,7 @@ class SiteDriver:
         """The commit delay for continuous batching: the configured grace, but at most
         half the last iteration and never so late that an iteration's tokens (stamped
         at its end) would be known after they are due (release margin + 1.5 ms)."""
-        dt = self._iteration_s
+        dt = min(self._iteration_s, self._short_iteration_s)
         return max(0.0, min(-self.horizon_s, dt / 2.0, dt - self.release_early_s() - 0.0015))
 
     def _next_wake_e(self) -> float | None:
@@ -324,11 +325,18 @@ class SiteDriver:
         streams = self.streams
         if report.tokens:
             same: dict[float, int] = {}
+            shortest = math.inf
             for run in report.tokens:
                 same[run.first_at] = same.get(run.first_at, 0) + 1
+                if 0 < run.interval_s < shortest:
+                    shortest = run.interval_s
             # a decaying maximum: one small step (a prefill-only iteration) must not
             # make the next full decode batch look small
             self._burst = max(max(same.values()), int(self._burst * 0.95))
+            # and a decaying minimum for the grace: after a long prefill iteration the
+            # next one may be a short decode step, whose tokens must not be late
+            if shortest < math.inf:
+                self._short_iteration_s = min(shortest, self._short_iteration_s * 1.02)
         for run in report.tokens:
             if run.interval_s > 0:
                 self._iteration_s = run.interval_s
