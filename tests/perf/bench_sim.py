@@ -78,7 +78,7 @@ _ENTRIES = (
         "engines: estimate_latency (policy + regret)",
     ),
     ("router/policies/base.py", "decide", "policy.decide (scored policies, incl. estimates)"),
-    ("router/sim/simulator.py", "hindsight", "regret hindsight (incl. estimates)"),
+    ("router/sim/regret.py", "score", "regret hindsight (incl. estimates)"),
     ("sites/engines/gpu.py", "advance", "GPUEngine.advance"),
     ("sites/engines/lpu.py", "advance", "LPUEngine.advance"),
     ("sites/engines/gpu.py", "load", "GPUEngine.load"),
