@@ -3,6 +3,8 @@
     .venv/bin/python tests/perf/bench_sim.py                    # speed: N and 10 N requests
     .venv/bin/python tests/perf/bench_sim.py --profile          # where the CPU time goes
     .venv/bin/python tests/perf/bench_sim.py --memory 1000000   # RSS over a long streamed run
+    .venv/bin/python tests/perf/bench_sim.py --lpu-replicas 8,64,1642 --requests 40000
+                                       # million-lpu's hub at the same load per replica
 
 Speed: `eu-asia-baseline` (its own policy unless --policy) for N and 10 x N requests,
 simulated requests per CPU-second for both and the ratio of CPU times (linear
@@ -151,6 +153,34 @@ def memory(args: argparse.Namespace) -> None:
     )
 
 
+def lpu_replicas(args: argparse.Namespace) -> None:
+    """The LPU engine's cost per request should not grow with its replica count:
+    million-lpu's hub resized to each count, its ramp scaled to keep the load per
+    replica, `--requests` requests each."""
+    base = load_scenario("million-lpu")
+    per_replica = base.sites[0].replicas
+    for replicas in (int(x) for x in args.lpu_replicas.split(",")):
+        k = replicas / per_replica
+        site = dataclasses.replace(base.sites[0], replicas=replicas)
+        arrivals = dataclasses.replace(
+            base.traffic.arrivals,
+            points=tuple((t, rate * k) for t, rate in base.traffic.arrivals.points),
+        )
+        scn = dataclasses.replace(
+            base, sites=(site,), traffic=dataclasses.replace(base.traffic, arrivals=arrivals)
+        )
+        r = Simulation(
+            scn, policy="fastest", seed=1, deps=default_deps(), on_rows=lambda rows: None,
+            max_requests=args.requests, regret=not args.no_regret,
+        ).run()
+        print(
+            f"million-lpu hub at {replicas:,} replicas: {r.requests:,} requests, "
+            f"{r.sim_duration_s:.1f} s simulated, cpu {r.cpu_s:.2f} s -> "
+            f"{r.requests / r.cpu_s:,.0f} simulated requests per CPU-second",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--scenario", default="eu-asia-baseline")
@@ -164,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         help="constant-cost engines and estimates: the harness and policies alone",
     )
     p.add_argument("--memory", type=int, default=0, metavar="N", help="RSS over N requests")
+    p.add_argument(
+        "--lpu-replicas",
+        default="",
+        metavar="N,N",
+        help="million-lpu's hub at these replica counts, the same load per replica",
+    )
     args = p.parse_args(argv)
     global STUB
     STUB = args.stub_engines
@@ -171,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         profile(args)
     elif args.memory:
         memory(args)
+    elif args.lpu_replicas:
+        lpu_replicas(args)
     else:
         speed(args)
     return 0
