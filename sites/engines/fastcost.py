@@ -9,6 +9,9 @@ bit-identical to the cost model's (a test pins that).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar, cast
+
 from sites.physics import constants as consts
 from sites.physics.gpu import GPUCostModel
 from sites.physics.lpu import LPUCostModel
@@ -40,19 +43,9 @@ class LPUTerms:
         return self.pipeline_s + stream_s
 
 
-_TERMS: dict[int, tuple[LPUCostModel, LPUTerms]] = {}
-
-
 def lpu_terms(cm: LPUCostModel) -> LPUTerms:
     """The folded constants of `cm` (cached by identity: resolved deployments are)."""
-    hit = _TERMS.get(id(cm))
-    if hit is not None and hit[0] is cm:
-        return hit[1]
-    terms = LPUTerms(cm)
-    if len(_TERMS) > 1024:
-        _TERMS.clear()
-    _TERMS[id(cm)] = (cm, terms)
-    return terms
+    return _by_identity(cm, LPUTerms)
 
 
 class GPUTerms:
@@ -115,16 +108,23 @@ class GPUTerms:
         return t
 
 
-_GPU_TERMS: dict[int, tuple[GPUCostModel, GPUTerms]] = {}
-
-
 def gpu_terms(cm: GPUCostModel) -> GPUTerms:
     """The folded constants of `cm` (cached by identity)."""
-    hit = _GPU_TERMS.get(id(cm))
+    return _by_identity(cm, GPUTerms)
+
+
+_CostModel = TypeVar("_CostModel", LPUCostModel, GPUCostModel)
+_Terms = TypeVar("_Terms", LPUTerms, GPUTerms)
+_CACHE: dict[int, tuple[object, object]] = {}
+
+
+def _by_identity(cm: _CostModel, build: Callable[[_CostModel], _Terms]) -> _Terms:
+    """`build(cm)`, once per cost-model object (the entry keeps it, so its id stays its)."""
+    hit = _CACHE.get(id(cm))
     if hit is not None and hit[0] is cm:
-        return hit[1]
-    terms = GPUTerms(cm)
-    if len(_GPU_TERMS) > 1024:
-        _GPU_TERMS.clear()
-    _GPU_TERMS[id(cm)] = (cm, terms)
+        return cast(_Terms, hit[1])
+    terms = build(cm)
+    if len(_CACHE) > 1024:
+        _CACHE.clear()
+    _CACHE[id(cm)] = (cm, terms)
     return terms
