@@ -128,7 +128,7 @@ class LPUEngine:
             req = queue[0]
             kv = req.prompt_tokens + req.output_tokens
             at = req.arrived_at if req.arrived_at > self._last_start else self._last_start
-            r, start = slots.earliest(at, kv)
+            r, start = slots.earliest(at, kv, self._last_start)
             if start >= until:
                 return
             queue.popleft()
@@ -229,7 +229,7 @@ class LPUEngine:
             req = self._queue[0]
             kv = req.prompt_tokens + req.output_tokens
             at = max(req.arrived_at, self._last_start)
-            times.append(self._slots.earliest(at, kv)[1])
+            times.append(self._slots.earliest(at, kv, self._last_start)[1])
         if not times:
             return None
         t = min(times)

@@ -51,7 +51,8 @@ class ReplicaSlots:
             i //= 2
 
     def _drop_before(self, r: int, at: float) -> None:
-        """Forget sequences that ended at or before `at` (start times never go back)."""
+        """Forget sequences that ended at or before `at` (<= the last start: start
+        times never go back)."""
         held = self._held[r]
         if held and held[0][0] <= at:
             used = self._used[r]
@@ -60,10 +61,11 @@ class ReplicaSlots:
             self._used[r] = used
             self._update(r)
 
-    def earliest(self, at: float, kv: int) -> tuple[int, float]:
+    def earliest(self, at: float, kv: int, floor: float) -> tuple[int, float]:
         """(replica, start): the earliest time >= `at` some replica has a free slot and
-        `kv` tokens of SRAM, on the lowest-numbered such replica. `at` never decreases
-        between calls."""
+        `kv` tokens of SRAM, on the lowest-numbered such replica. `floor` (<= at): no
+        later call asks about an earlier time (the engine's last start; `at` itself
+        may go back when a queue head is cancelled)."""
         tree, size = self._tree, self._size
         x = tree[1] if tree[1] > at else at
         node = 1
@@ -72,9 +74,10 @@ class ReplicaSlots:
             if tree[node] > x:
                 node += 1
         r = node - size
-        self._drop_before(r, at)
+        self._drop_before(r, floor)
         held = self._held[r]
         if x == at:
+            # Sequences that end in (floor, at] still count here: an upper bound.
             if self._used[r] + kv <= self._kv_cap:
                 return r, at
         elif self._used[r] - held[0][1] + kv <= self._kv_cap:

@@ -119,3 +119,26 @@ def test_folded_lpu_terms_are_bit_identical_to_the_cost_model(model):
     for tokens in (1, 7, 64, 129, 1000, 4095, 30_000):
         assert terms.prefill_s(tokens) == cm.prefill_s(tokens)
         assert terms.token_s(tokens + 0.5) == cm.token_s(tokens + 0.5)
+
+
+def test_a_queue_head_cancelled_after_a_look_ahead_does_not_free_slots_early():
+    """Looking ahead for a head that arrives later (next_event_at) must not forget
+    sequences that a request stamped earlier, behind it, still has to wait for."""
+    dep = resolve(_spec(1, 1))
+    engines = [LPUEngine(dep), ReferenceLPUEngine(dep)]
+    got = []
+    for e in engines:
+        e.submit(EngineRequest(request_id="f", prompt_tokens=100, output_tokens=500,
+                               arrived_at=0.0))
+        e.advance(0.01)
+        e.submit(EngineRequest(request_id="a", prompt_tokens=100, output_tokens=10,
+                               arrived_at=50.0))
+        e.next_event_at()
+        e.advance(0.02)
+        e.cancel("a", 0.03)
+        e.submit(EngineRequest(request_id="b", prompt_tokens=100, output_tokens=10,
+                               arrived_at=0.04))
+        got.append({r.request_id: r for r in e.advance(100.0).finished})
+    new, ref = got
+    assert new["b"].first_scheduled_at == ref["b"].first_scheduled_at == new["f"].finished_at
+    _same_result(new["b"], ref["b"])
