@@ -49,13 +49,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+async def wait_ready(url: str, timeout_s: float = 60.0, *, sites_healthy: bool = False) -> None:
+    """Until `url` answers 200 (and, for the router, until its health poll has seen the
+    site up: a router started before the site first sees it down)."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as s:
         while time.monotonic() < deadline:
             try:
                 async with s.get(url) as r:
-                    if r.status == 200:
+                    if r.status == 200 and (
+                        not sites_healthy
+                        or all(h == "healthy" for h in (await r.json())["sites"].values())
+                    ):
                         return
             except aiohttp.ClientError:
                 pass
@@ -191,6 +196,13 @@ async def main() -> None:
         help="also measure a bare TCP relay (bytes in, bytes out, no HTTP): the floor of "
         "any extra Python hop on this machine",
     )
+    ap.add_argument(
+        "--router-nice",
+        type=int,
+        metavar="N",
+        help="diagnostic: run the router (and the relay) at this nice value (negative needs "
+        "root), to see how much of the added time is waiting for a CPU on a shared machine",
+    )
     ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
     args = ap.parse_args()
     if args.serve_relay:
@@ -251,9 +263,13 @@ async def main() -> None:
             [sys.executable, __file__, "--serve-relay", str(relay_port), str(site_port)],
             env={**env, "GEOROUTE_EVENT_LOOP": args.router_loop},
         )
+    if args.router_nice is not None:
+        for proc in (router, relay):
+            if proc is not None:
+                os.setpriority(os.PRIO_PROCESS, proc.pid, args.router_nice)
     try:
         await wait_ready(site_url + "/health")
-        await wait_ready(router_url + "/health")
+        await wait_ready(router_url + "/health", sites_healthy=True)
         if relay is not None:
             await wait_ready(relay_url + "/health")
         await stream_load(router_url, 8, 1.0, 10)  # warm both paths
@@ -263,6 +279,7 @@ async def main() -> None:
             f"# {args.streams} concurrent streams{' in lockstep' if args.lockstep else ''}, "
             f"{length} tokens each, {args.seconds:g} s per path in {args.rounds} alternating "
             "rounds; lateness = chunk arrival - site's scheduled time (ms)"
+            + ("" if args.router_nice is None else f"; router at nice {args.router_nice}")
         )
         # Alternate short rounds so every path sees the same (shared, noisy) machine.
         hops = {"router": (router_url, router.pid)}
