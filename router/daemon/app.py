@@ -3,6 +3,7 @@ health poller, the recorder) open and close in `cleanup_ctx`."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from router.daemon.metrics import RouterMetrics
 from router.daemon.recorder import Recorder
 from router.daemon.requests import served_models
 from router.daemon.state import LiveSite, NetworkSampler, RouterState, TrafficControl
-from router.geo import distance_km, resolve_place
+from router.geo import distance_km, preload, resolve_place
 from router.policies import LatencyEstimator, RoutingContext, make_policy
 from router.policies.cost import usd_per_mtok_at_capacity
 from router.stats import RollingStats
@@ -148,6 +149,13 @@ def make_app(
             await poll_once(state, session, config.router.health_timeout_s)
             yield
 
+    async def gazetteer_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The GeoNames city table loads lazily (~1 s, once per process): load it before
+        # serving, in a thread, so the first unusual X-Client-Location does not stall
+        # every open stream on the event loop.
+        await asyncio.to_thread(preload)
+        yield
+
     async def recorder_ctx(app: web.Application) -> AsyncIterator[None]:
         run_id = await app[RECORDER].open(
             scenario=scenario,
@@ -161,6 +169,7 @@ def make_app(
         yield
         await app[RECORDER].close()
 
+    app.cleanup_ctx.append(gazetteer_ctx)
     app.cleanup_ctx.append(recorder_ctx)
     app.cleanup_ctx.append(session_ctx)
     app.cleanup_ctx.append(

@@ -216,3 +216,17 @@ async def test_client_disconnect_mid_stream_is_recorded_and_frees_the_site(tmp_p
     assert row["status"] == "cancelled"
     assert row["site"] == "ireland"
     store.close()
+
+
+async def test_city_database_is_loaded_before_the_router_serves():
+    """The GeoNames table (about 1 s to load) must not load inside a request, where it
+    would stall every open stream on the event loop."""
+    from router.geo import citydb
+
+    citydb.load.cache_clear()
+    async with cluster(policy="nearest") as c:
+        assert citydb.load.cache_info().currsize == 1
+        client = c.client("Atlantis")  # only in GeoNames (Western Cape, South Africa)
+        _, b, _ = await stream_once(client, max_tokens=2)
+        assert b["site"] == "riyadh-1"  # nearest to the Cape, of Riyadh, Dublin, Ashburn
+        await client.close()
