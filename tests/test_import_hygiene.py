@@ -19,6 +19,13 @@ PURE_MODULES = [
     "sites.engines",
     "sites.predict",
     "sites.topology",
+    # the site server's request rules, pacing and real-clock driver: asyncio only
+    "sites.server.tokens",
+    "sites.server.faults",
+    "sites.server.openai_api",
+    "sites.server.stream",
+    "sites.server.pacer",
+    "sites.server.driver",
     "router.geo",
     "router.network",
     "router.policies",
