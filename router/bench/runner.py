@@ -88,11 +88,29 @@ def _advance(bar: Progress, task: TaskID) -> Callable[[float], None]:
     return update
 
 
-def _finish(store: ResultsStore, run_id: str, config: dict[str, Any]) -> None:
-    """Record the run's end, its row count and what the report needs besides rows."""
+def _finish(
+    store: ResultsStore,
+    run_id: str,
+    config: dict[str, Any],
+    *,
+    policy: str,
+    t0: float,
+    summary: dict[str, Any],
+) -> RunOutcome:
+    """Record the run's end, its row count and what the report needs besides rows
+    (`t0`: where arrival times count from; the summary), and return its outcome."""
+    config["t0"] = t0
+    config["result"] = summary
     store.finish_run(run_id)
     store.db.table("runs").update(
         run_id, {"config": json.dumps(config, sort_keys=True, default=str)}
+    )
+    return RunOutcome(
+        run_id=run_id,
+        policy=policy,
+        requests=int(summary["requests"]),
+        wall_s=float(summary["wall_s"]),
+        summary=summary,
     )
 
 
@@ -167,17 +185,8 @@ def _run_sim(
                     completed=1.0,
                     note=f"{summary['requests']} requests in {summary['wall_s']:.2f} s",
                 )
-                config["t0"] = 0.0
-                config["result"] = summary
-                _finish(store, run_id, config)
                 outcomes.append(
-                    RunOutcome(
-                        run_id=run_id,
-                        policy=policy,
-                        requests=int(summary["requests"]),
-                        wall_s=float(summary["wall_s"]),
-                        summary=summary,
-                    )
+                    _finish(store, run_id, config, policy=policy, t0=0.0, summary=summary)
                 )
     finally:
         store.close()
@@ -250,15 +259,10 @@ def _run_live(
                     completed=1.0,
                     note=f"{result.sent} requests, {result.ok} ok, {result.wall_s:.1f} s",
                 )
-                config["t0"] = result.started_at  # arrivals are Unix times from here
-                config["result"] = summary
-                _finish(store, run_id, config)
+                # arrivals are Unix times from the start of the drive
                 outcomes.append(
-                    RunOutcome(
-                        run_id=run_id,
-                        policy=policy,
-                        requests=result.sent,
-                        wall_s=result.wall_s,
+                    _finish(
+                        store, run_id, config, policy=policy, t0=result.started_at,
                         summary=summary,
                     )
                 )
