@@ -37,7 +37,7 @@ from typing import Any
 
 from router.geo import BadCoordinatesError, UnknownPlaceError, resolve_place
 from router.policies import ResidencyRule, policy_names
-from sites.topology import ConfigError, SiteConfig, check_keys, parse_sites
+from sites.topology import ConfigError, SiteConfig, boolean, check_keys, parse_sites, str_list
 
 TOP_KEYS = ("sites", "router", "clients", "traffic")
 ROUTER_KEYS = (
@@ -128,12 +128,6 @@ def _num(value: Any, key: str, file: str, *, integer: bool = False, zero: bool =
     return value if integer else float(value)
 
 
-def _bool(value: Any, key: str, file: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(file, key, f"must be true or false, got {value!r}")
-    return value
-
-
 def _place(value: Any, key: str, file: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(file, key, f"must be a place name or 'lat,lon', got {value!r}")
@@ -142,12 +136,6 @@ def _place(value: Any, key: str, file: str) -> str:
     except (UnknownPlaceError, BadCoordinatesError) as exc:
         raise ConfigError(file, key, str(exc)) from None
     return value
-
-
-def _str_list(value: Any, key: str, file: str) -> frozenset[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigError(file, key, f"must be a non-empty list of strings, got {value!r}")
-    return frozenset(v.strip() for v in value)
 
 
 def parse_router(raw: Any, sites: tuple[SiteConfig, ...], file: str) -> RouterSettings:
@@ -176,7 +164,7 @@ def parse_router(raw: Any, sites: tuple[SiteConfig, ...], file: str) -> RouterSe
     if "seed" in raw:
         kw["seed"] = _num(raw["seed"], "router.seed", file, integer=True, zero=True)
     if "simulate_network" in raw:
-        kw["simulate_network"] = _bool(raw["simulate_network"], "router.simulate_network", file)
+        kw["simulate_network"] = boolean(raw["simulate_network"], "router.simulate_network", file)
     if "policy" in raw:
         names = policy_names()
         if raw["policy"] not in names:
@@ -211,8 +199,8 @@ def parse_router(raw: Any, sites: tuple[SiteConfig, ...], file: str) -> RouterSe
                     raise ConfigError(file, f"{where}.{key}", "missing (required)")
             parsed.append(
                 ResidencyRule(
-                    clients=_str_list(rule["clients"], f"{where}.clients", file),
-                    allowed=_str_list(rule["allowed"], f"{where}.allowed", file),
+                    clients=str_list(rule["clients"], f"{where}.clients", file),
+                    allowed=str_list(rule["allowed"], f"{where}.allowed", file),
                 )
             )
         kw["residency"] = tuple(parsed)
@@ -252,7 +240,7 @@ def parse_traffic(raw: Any, file: str) -> TrafficSettings:
     if "seed" in raw:
         kw["seed"] = _num(raw["seed"], "traffic.seed", file, integer=True, zero=True)
     if "stream" in raw:
-        kw["stream"] = _bool(raw["stream"], "traffic.stream", file)
+        kw["stream"] = boolean(raw["stream"], "traffic.stream", file)
     if "lengths" in raw:
         if raw["lengths"] not in LENGTHS:
             raise ConfigError(

@@ -127,15 +127,24 @@ def known_models() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
-def check_keys(table: Mapping[str, object], allowed: Iterable[str], where: str, file: str) -> None:
-    """Raise ConfigError naming the first key of `table` that is not in `allowed`
-    (with a did-you-mean hint). `where` is the dotted path of `table` ("" at top level)."""
+def check_keys(
+    table: Mapping[str, object],
+    allowed: Iterable[str],
+    where: str,
+    file: str,
+    *,
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Raise `error` (a ConfigError) naming the first key of `table` that is not in
+    `allowed` (with a did-you-mean hint). `where` is the dotted path of `table` ("" at
+    top level). The validators below take `error` too, so other config layers (router
+    settings, scenarios) share them and still raise their own subclass."""
     allowed_list = list(allowed)
     for key in table:
         if key not in allowed_list:
             hint = difflib.get_close_matches(key, allowed_list, n=1)
             maybe = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(
+            raise error(
                 file,
                 _join(where, key),
                 f"unknown key{maybe}; allowed: {', '.join(allowed_list)}",
@@ -160,21 +169,43 @@ def _positive_float(value: Any, key: str, file: str) -> float:
     return float(value)
 
 
-def _string(value: Any, key: str, file: str) -> str:
+def string(value: Any, key: str, file: str, *, error: type[ConfigError] = ConfigError) -> str:
+    """A non-empty string, stripped."""
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(file, key, f"must be a non-empty string, got {value!r}")
+        raise error(file, key, f"must be a non-empty string, got {value!r}")
     return value.strip()
 
 
-def _choice(value: Any, choices: Iterable[str], key: str, file: str) -> str:
+def choice(
+    value: Any,
+    choices: Iterable[str],
+    key: str,
+    file: str,
+    *,
+    error: type[ConfigError] = ConfigError,
+) -> str:
+    """One of `choices`, with a did-you-mean hint."""
     options = tuple(choices)
     if not isinstance(value, str) or value not in options:
         hint = difflib.get_close_matches(str(value), options, n=1)
         maybe = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(
-            file, key, f"unknown value {value!r}{maybe}; allowed: {', '.join(options)}"
-        )
+        raise error(file, key, f"unknown value {value!r}{maybe}; allowed: {', '.join(options)}")
     return value
+
+
+def boolean(value: Any, key: str, file: str, *, error: type[ConfigError] = ConfigError) -> bool:
+    if not isinstance(value, bool):
+        raise error(file, key, f"must be true or false, got {value!r}")
+    return value
+
+
+def str_list(
+    value: Any, key: str, file: str, *, error: type[ConfigError] = ConfigError
+) -> frozenset[str]:
+    """A non-empty list of strings, as a set of stripped strings."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise error(file, key, f"must be a non-empty list of strings, got {value!r}")
+    return frozenset(v.strip() for v in value)
 
 
 def parse_site(raw: Mapping[str, Any], *, where: str, file: str) -> SiteConfig:
@@ -189,7 +220,7 @@ def parse_site(raw: Mapping[str, Any], *, where: str, file: str) -> SiteConfig:
     def at(k: str) -> str:
         return _join(where, k)
 
-    name = _string(raw["name"], at("name"), file)
+    name = string(raw["name"], at("name"), file)
     if not _NAME_RE.match(name):
         raise ConfigError(file, at("name"), f"{name!r}: use 1-64 letters, digits, '-', '_' or '.'")
     opt_ints: dict[str, int | None] = {}
@@ -197,16 +228,16 @@ def parse_site(raw: Mapping[str, Any], *, where: str, file: str) -> SiteConfig:
         opt_ints[k] = _positive_int(raw[k], at(k), file) if k in raw else None
     url = None
     if "url" in raw:
-        url = _string(raw["url"], at("url"), file).rstrip("/")
+        url = string(raw["url"], at("url"), file).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(file, at("url"), f"must start with http:// or https://, got {url!r}")
     return SiteConfig(
         name=name,
-        place=_string(raw["place"], at("place"), file),
-        hardware=_choice(raw["hardware"], known_hardware(), at("hardware"), file),
-        model=_choice(raw["model"], known_models(), at("model"), file),
-        precision=_choice(raw.get("precision", "fp8"), PRECISIONS, at("precision"), file),  # type: ignore[arg-type]
-        framework=_choice(raw.get("framework", "vllm"), FRAMEWORKS, at("framework"), file),  # type: ignore[arg-type]
+        place=string(raw["place"], at("place"), file),
+        hardware=choice(raw["hardware"], known_hardware(), at("hardware"), file),
+        model=choice(raw["model"], known_models(), at("model"), file),
+        precision=choice(raw.get("precision", "fp8"), PRECISIONS, at("precision"), file),  # type: ignore[arg-type]
+        framework=choice(raw.get("framework", "vllm"), FRAMEWORKS, at("framework"), file),  # type: ignore[arg-type]
         devices=opt_ints["devices"],
         tp=opt_ints["tp"],
         max_num_seqs=opt_ints["max_num_seqs"],

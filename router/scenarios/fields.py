@@ -3,13 +3,12 @@ dotted key and what is allowed."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from router.scenarios.model import ScenarioError
-from sites.topology import check_keys
+from sites import topology
 
 
 def table(raw: Any, key: str, file: str) -> Mapping[str, Any]:
@@ -19,15 +18,7 @@ def table(raw: Any, key: str, file: str) -> Mapping[str, Any]:
 
 
 def keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str, file: str) -> None:
-    """Strict keys, re-raised as ScenarioError (sites.topology.check_keys words it)."""
-    try:
-        check_keys(raw, allowed, where, file)
-    except ScenarioError:
-        raise
-    except ValueError as exc:
-        key = getattr(exc, "key", where)
-        reason = getattr(exc, "reason", str(exc))
-        raise ScenarioError(file, key, reason) from None
+    topology.check_keys(raw, allowed, where, file, error=ScenarioError)
 
 
 def number(
@@ -56,26 +47,15 @@ def integer(value: Any, key: str, file: str, *, minimum: int = 1) -> int:
 
 
 def string(value: Any, key: str, file: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ScenarioError(file, key, f"must be a non-empty string, got {value!r}")
-    return value.strip()
+    return topology.string(value, key, file, error=ScenarioError)
 
 
 def boolean(value: Any, key: str, file: str) -> bool:
-    if not isinstance(value, bool):
-        raise ScenarioError(file, key, f"must be true or false, got {value!r}")
-    return value
+    return topology.boolean(value, key, file, error=ScenarioError)
 
 
 def choice(value: Any, allowed: Iterable[str], key: str, file: str) -> str:
-    options = tuple(allowed)
-    if not isinstance(value, str) or value not in options:
-        hint = difflib.get_close_matches(str(value), options, n=1)
-        maybe = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ScenarioError(
-            file, key, f"unknown value {value!r}{maybe}; allowed: {', '.join(options)}"
-        )
-    return value
+    return topology.choice(value, allowed, key, file, error=ScenarioError)
 
 
 def required(raw: Mapping[str, Any], name: str, where: str, file: str) -> Any:
@@ -85,6 +65,4 @@ def required(raw: Mapping[str, Any], name: str, where: str, file: str) -> Any:
 
 
 def str_list(value: Any, key: str, file: str) -> frozenset[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ScenarioError(file, key, f"must be a non-empty list of strings, got {value!r}")
-    return frozenset(v.strip() for v in value)
+    return topology.str_list(value, key, file, error=ScenarioError)
