@@ -76,7 +76,7 @@ async def test_fail_restore_and_drain_act_on_the_selected_site():
         await until(pilot, lambda: cell(app.sites_table, "riyadh-1", "health") == "failed")
         assert src.actions == [SiteAction(site="riyadh-1", op="fail")]
         assert app.events.count == 2  # site-failed + failover
-        assert ("fail riyadh-1: ok", "information") in notes(app)
+        await until(pilot, lambda: ("fail riyadh-1: ok", "information") in notes(app))
         assert "✖" in app.world_map.render().plain
         await pilot.press("r")
         await until(pilot, lambda: cell(app.sites_table, "riyadh-1", "health") == "healthy")
@@ -156,10 +156,8 @@ async def test_a_refused_action_shows_the_routers_error():
         await start(pilot, src)
         await pilot.press("f")
         await until(pilot, lambda: len(app.results) == 1)
-        assert (
-            "fail riyadh-1 refused: HTTP 401: missing or wrong admin token",
-            "error",
-        ) in notes(app)
+        refused = ("fail riyadh-1 refused: HTTP 401: missing or wrong admin token", "error")
+        await until(pilot, lambda: refused in notes(app))
         assert cell(app.sites_table, "riyadh-1", "health") == "healthy"
 
 
@@ -169,7 +167,7 @@ async def test_actions_without_data_warn_instead_of_guessing():
     app = DashApp(src, clock=lambda: T0)
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("f", "p", "plus")
-        await pilot.pause()
+        await until(pilot, lambda: len(notes(app)) >= 3)
         assert src.actions == []
         messages = [m for m, _ in notes(app)]
         assert "select a site row first" in messages
@@ -186,11 +184,12 @@ async def test_unreachable_router_is_shown_and_recovers():
         await until(pilot, lambda: "ROUTER UNREACHABLE" in status_line(app))
         assert "connection refused" in status_line(app)
         assert app.body.has_class("-stale")
-        assert any("router unreachable" in m for m, _ in notes(app))
+        await until(pilot, lambda: any("router unreachable" in m for m, _ in notes(app)))
         src.status = SourceStatus(state="live", detail="events")
         await until(pilot, lambda: "LIVE" in status_line(app))
         assert not app.body.has_class("-stale")
-        assert ("router reachable again", "information") in notes(app)
+        # notify() posts a message: the note lands a loop pass after the status line
+        await until(pilot, lambda: ("router reachable again", "information") in notes(app))
 
 
 async def test_small_terminal_collapses_and_v_swaps_in_the_charts():
