@@ -9,11 +9,23 @@ closed loop of N concurrent streams direct to the site and through the router; t
 router-added time is the difference of the lateness distributions (first chunk:
 TTFT; last chunk: end to end; all chunks).
 
+Two CPU layouts, alternated round by round so both see the same (shared, noisy)
+machine (`--affinity` picks one or both; every figure is printed under its layout):
+- `unpinned`: every process may run on every CPU (the scheduler decides);
+- `pinned`: the router (every thread of it, and the bare relay of `--floor`) alone on the
+  first CPU, the site and this client on the second (os.sched_setaffinity): a
+  documented deployment choice, the router never waits for a CPU behind the site.
+
 Then requests/s for short non-streamed requests (1 output token) through the router,
-with the router process pinned to one core (and per router CPU-second).
+in the pinned layout: the router alone on one core (and per router CPU-second).
+
+Event loops: `--router-loop`, `--site-loop` and `--client-loop` (uvloop by default
+everywhere; the site gets uvloop through a launcher here, `georoute site` itself runs
+asyncio's loop).
 
     .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
-        [--lockstep] [--router-loop asyncio] [--floor]
+        [--affinity both|pinned|unpinned] [--lockstep] [--router-loop asyncio]
+        [--site-loop asyncio] [--client-loop asyncio] [--floor]
 
 `--floor` adds a third path through a bare byte relay (no HTTP, no logic): what any
 extra Python process on the path costs on this machine, the floor under the router.
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -172,43 +185,81 @@ def pct(a: np.ndarray) -> str:
     return f"p50 {np.percentile(a, 50):7.2f}  p99 {np.percentile(a, 99):7.2f}  (n={a.size})"
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--streams", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=12.0)
-    ap.add_argument("--tokens", type=int, default=100)
-    ap.add_argument("--short-workers", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument(
-        "--lockstep",
-        action="store_true",
-        help="all streams start together and have the same length (a burst every round)",
+def set_affinity(pid: int, cpus: set[int]) -> None:
+    """Every thread of `pid` (the executor threads too: affinity is per thread)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def layouts(choice: str) -> dict[str, tuple[set[int], set[int]]]:
+    """Layout name -> (the hop's CPUs, the site's and client's CPUs)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    out: dict[str, tuple[set[int], set[int]]] = {}
+    if choice in ("both", "unpinned"):
+        out["unpinned"] = (set(cpus), set(cpus))
+    if choice in ("both", "pinned"):
+        if len(cpus) < 2:
+            raise SystemExit("--affinity pinned needs at least 2 CPUs")
+        out["pinned"] = ({cpus[0]}, {cpus[1]})
+    return out
+
+
+def loop_env(loop: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "GEOROUTE_EVENT_LOOP": loop}
+
+
+def report(
+    layout: str,
+    hops: dict[str, tuple[str, int]],
+    paths: dict[str, tuple[str, int]],
+    runs: dict[str, list[dict[str, np.ndarray]]],
+    cpu: dict[str, np.ndarray],
+    wall: dict[str, float],
+) -> None:
+    merged = {
+        path: {k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")}
+        for path in paths
+    }
+    direct = merged["direct"]
+    print(f"## layout {layout}")
+    for key, label in (
+        ("first", "first chunk (TTFT)"),
+        ("last", "last chunk (E2E)"),
+        ("every", "every chunk"),
+    ):
+        print(f"{label:<20} direct {pct(direct[key])}")
+        for hop in hops:
+            r, d = merged[hop][key], direct[key]
+            print(f"{'':<20} {hop:<6} {pct(r)}")
+            print(
+                f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
+                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
+                + ("" if hop == "router" else f"  (by the bare {hop}: the floor of a hop)")
+            )
+    routed = merged["router"]
+    cpu_streams = float(cpu["router"][1])
+    per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
+    print(
+        f"router CPU in the routed rounds: {cpu_streams:.2f} s for {routed['last'].size} "
+        f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
+        "request handling included)"
     )
-    ap.add_argument(
-        "--router-loop",
-        choices=("uvloop", "asyncio"),
-        default="uvloop",
-        help="event loop of the router process (GEOROUTE_EVENT_LOOP; uvloop when installed)",
-    )
-    ap.add_argument(
-        "--floor",
-        action="store_true",
-        help="also measure a bare TCP relay (bytes in, bytes out, no HTTP): the floor of "
-        "any extra Python hop on this machine",
-    )
-    ap.add_argument(
-        "--router-nice",
-        type=int,
-        metavar="N",
-        help="diagnostic: run the router (and the relay) at this nice value (negative needs "
-        "root), to see how much of the added time is waiting for a CPU on a shared machine",
-    )
-    ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
-    args = ap.parse_args()
+    for path in paths:
+        site_s, hop_s, client_s = (float(x) / wall[path] for x in cpu[path])
+        hop_name = path if path in hops else "router"
+        print(
+            f"cores busy, {path:<6} rounds: site {site_s:.2f}  {hop_name} {hop_s:.2f}  "
+            f"client {client_s:.2f}  (sum {site_s + hop_s + client_s:.2f})"
+        )
+
+
+async def main(args: argparse.Namespace) -> None:
     if args.serve_relay:
         await serve_relay(*args.serve_relay)
         return
     load_start = os.getloadavg()[0]
+    chosen = layouts(args.affinity)
 
     site_port, router_port = free_port(), free_port()
     site_url, router_url = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{router_port}"
@@ -219,30 +270,31 @@ async def main() -> None:
         f'url = "{site_url}"\n\n[router]\npolicy = "nearest"\nsimulate_network = false\n'
         "max_in_flight_per_site = 100000\nmax_in_flight_total = 100000\n"
     )
-    exe = [sys.executable, "-m", "georoute"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    site_args = [
+        "site",
+        "--name",
+        "bench",
+        "--place",
+        "Dublin",
+        "--hardware",
+        "h100-sxm",
+        "--model",
+        MODEL,
+        "--port",
+        str(site_port),
+    ]
+    # `georoute site` runs asyncio.run(): the launcher sets uvloop's policy first.
     site = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [
-            *exe,
-            "site",
-            "--name",
-            "bench",
-            "--place",
-            "Dublin",
-            "--hardware",
-            "h100-sxm",
-            "--model",
-            MODEL,
-            "--port",
-            str(site_port),
-        ],
-        env=env,
+        [sys.executable, __file__, "--serve-site", *site_args],
+        env=loop_env(args.site_loop),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     router = subprocess.Popen(  # noqa: ASYNC220
         [
-            *exe,
+            sys.executable,
+            "-m",
+            "georoute",
             "router",
             "--config",
             str(topo),
@@ -251,7 +303,7 @@ async def main() -> None:
             "--db",
             str(tmp / "bench.db"),
         ],
-        env={**env, "GEOROUTE_EVENT_LOOP": args.router_loop},
+        env=loop_env(args.router_loop),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -261,12 +313,21 @@ async def main() -> None:
         relay_url = f"http://127.0.0.1:{relay_port}"
         relay = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, __file__, "--serve-relay", str(relay_port), str(site_port)],
-            env={**env, "GEOROUTE_EVENT_LOOP": args.router_loop},
+            env=loop_env(args.router_loop),
         )
     if args.router_nice is not None:
         for proc in (router, relay):
             if proc is not None:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, args.router_nice)
+    hop_pids = [p.pid for p in (router, relay) if p is not None]
+
+    def apply(layout: str) -> None:
+        hop_cpus, other_cpus = chosen[layout]
+        for pid in hop_pids:
+            set_affinity(pid, hop_cpus)
+        set_affinity(site.pid, other_cpus)
+        set_affinity(os.getpid(), other_cpus)
+
     try:
         await wait_ready(site_url + "/health")
         await wait_ready(router_url + "/health", sites_healthy=True)
@@ -277,84 +338,64 @@ async def main() -> None:
         length = f"{args.tokens}" if args.lockstep else f"{args.tokens // 2}-{args.tokens * 3 // 2}"
         print(
             f"# {args.streams} concurrent streams{' in lockstep' if args.lockstep else ''}, "
-            f"{length} tokens each, {args.seconds:g} s per path in {args.rounds} alternating "
-            "rounds; lateness = chunk arrival - site's scheduled time (ms)"
+            f"{length} tokens each, {args.seconds:g} s per path and layout in {args.rounds} "
+            "alternating rounds; lateness = chunk arrival - site's scheduled time (ms)"
             + ("" if args.router_nice is None else f"; router at nice {args.router_nice}")
         )
-        # Alternate short rounds so every path sees the same (shared, noisy) machine.
+        print(
+            f"# event loops: router {args.router_loop}, site {args.site_loop}, client "
+            f"{args.client_loop}; layouts: "
+            + "; ".join(
+                f"{name} (router{'/relay' if relay else ''} on CPUs {sorted(h)}, "
+                f"site+client on CPUs {sorted(o)})"
+                for name, (h, o) in chosen.items()
+            )
+        )
+        # Alternate short rounds so every path and layout sees the same machine.
         hops = {"router": (router_url, router.pid)}
         if relay is not None:
             hops["relay"] = (relay_url, relay.pid)
         paths = {"direct": (site_url, router.pid), **hops}
-        runs: dict[str, list[dict[str, np.ndarray]]] = {p: [] for p in paths}
+        runs: dict[str, dict[str, list[dict[str, np.ndarray]]]] = {
+            lay: {p: [] for p in paths} for lay in chosen
+        }
         # CPU seconds of (site, hop, client) per path: on a 2-core machine the three
         # processes share the cores, so the sum says how close the run is to saturation.
-        cpu = {p: np.zeros(3) for p in paths}
-        wall = dict.fromkeys(paths, 0.0)
+        cpu = {lay: {p: np.zeros(3) for p in paths} for lay in chosen}
+        wall = {lay: dict.fromkeys(paths, 0.0) for lay in chosen}
         for i in range(args.rounds):
-            for path, (url, hop_pid) in paths.items():
-                pids = (site.pid, hop_pid, os.getpid())
-                cpu0, t0 = np.array([cpu_seconds(p) for p in pids]), time.monotonic()
-                runs[path].append(
-                    await stream_load(
-                        url,
-                        args.streams,
-                        args.seconds / args.rounds,
-                        args.tokens,
-                        lockstep=args.lockstep,
-                        seed=i,  # the same draws for every path
+            for layout in chosen:
+                apply(layout)
+                for path, (url, hop_pid) in paths.items():
+                    pids = (site.pid, hop_pid, os.getpid())
+                    cpu0, t0 = np.array([cpu_seconds(p) for p in pids]), time.monotonic()
+                    runs[layout][path].append(
+                        await stream_load(
+                            url,
+                            args.streams,
+                            args.seconds / args.rounds,
+                            args.tokens,
+                            lockstep=args.lockstep,
+                            seed=i,  # the same draws for every path
+                        )
                     )
-                )
-                cpu[path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
-                wall[path] += time.monotonic() - t0
-        merged = {
-            path: {
-                k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")
-            }
-            for path in paths
-        }
-        direct = merged["direct"]
-        for key, label in (
-            ("first", "first chunk (TTFT)"),
-            ("last", "last chunk (E2E)"),
-            ("every", "every chunk"),
-        ):
-            print(f"{label:<20} direct {pct(direct[key])}")
-            for hop in hops:
-                r, d = merged[hop][key], direct[key]
-                print(f"{'':<20} {hop:<6} {pct(r)}")
-                print(
-                    f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
-                    f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
-                    + ("" if hop == "router" else f"  (by the bare {hop}: the floor of a hop)")
-                )
-        routed = merged["router"]
-        cpu_streams = float(cpu["router"][1])
-        per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
-        print(
-            f"router CPU in the routed rounds: {cpu_streams:.2f} s for {routed['last'].size} "
-            f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
-            "request handling included)"
-        )
-        for path in paths:
-            site_s, hop_s, client_s = (float(x) / wall[path] for x in cpu[path])
-            hop_name = path if path in hops else "router"
-            print(
-                f"cores busy, {path:<6} rounds: site {site_s:.2f}  {hop_name} {hop_s:.2f}  "
-                f"client {client_s:.2f}  (sum {site_s + hop_s + client_s:.2f})"
-            )
+                    cpu[layout][path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
+                    wall[layout][path] += time.monotonic() - t0
+        for layout in chosen:
+            report(layout, hops, paths, runs[layout], cpu[layout], wall[layout])
         print(
             f"load average {os.getloadavg()[0]:.2f} (at start {load_start:.2f}) on "
             f"{os.cpu_count()} CPUs (shared machine)"
         )
 
-        os.sched_setaffinity(router.pid, {0})
+        layout = "pinned" if "pinned" in chosen else "unpinned"
+        apply(layout)
         short_cpu0, t0 = cpu_seconds(router.pid), time.monotonic()
         done = await short_requests(router_url, args.short_workers, args.seconds)
         short_wall = time.monotonic() - t0
         short_cpu = cpu_seconds(router.pid) - short_cpu0
         print(
-            f"short non-streamed requests through the router (pinned to CPU 0, "
+            f"short non-streamed requests through the router (layout {layout}, "
             f"{args.short_workers} clients): {done / short_wall:.0f} req/s; "
             f"router CPU {short_cpu:.2f} s -> {done / short_cpu:.0f} req per router CPU-second"
         )
@@ -369,10 +410,70 @@ async def main() -> None:
                 proc.kill()
 
 
-if __name__ == "__main__":
-    if os.environ.get("GEOROUTE_EVENT_LOOP") == "uvloop" and "--serve-relay" in sys.argv:
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--tokens", type=int, default=100)
+    ap.add_argument("--short-workers", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument(
+        "--affinity",
+        choices=("both", "pinned", "unpinned"),
+        default="both",
+        help="CPU layout: pinned = router alone on the first CPU, site and client on the "
+        "second; unpinned = the scheduler decides; both = alternate (default)",
+    )
+    ap.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="all streams start together and have the same length (a burst every round)",
+    )
+    for who in ("router", "site", "client"):
+        ap.add_argument(
+            f"--{who}-loop",
+            choices=("uvloop", "asyncio"),
+            default="uvloop",
+            help=f"event loop of the {who} process (default uvloop)",
+        )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a bare TCP relay (bytes in, bytes out, no HTTP): the floor of "
+        "any extra Python hop on this machine",
+    )
+    ap.add_argument(
+        "--router-nice",
+        type=int,
+        metavar="N",
+        help="diagnostic: run the router (and the relay) at this nice value (negative needs "
+        "root), to see how much of the added time is waiting for a CPU on a shared machine",
+    )
+    ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
+    return ap.parse_args()
+
+
+def run() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-site":
+        # The site under the chosen loop: `georoute site` calls asyncio.run(), which
+        # takes its loop from the policy.
+        if os.environ.get("GEOROUTE_EVENT_LOOP") == "uvloop":
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        from georoute.cli import main as georoute_main
+
+        raise SystemExit(georoute_main(sys.argv[2:]))
+    args = parse_args()
+    # The relay runs under the router's loop (passed in its environment).
+    loop = os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop") if args.serve_relay else args.client_loop
+    if loop == "uvloop":
         import uvloop
 
-        uvloop.run(main())
+        uvloop.run(main(args))
     else:
-        asyncio.run(main())
+        asyncio.run(main(args))
+
+
+if __name__ == "__main__":
+    run()
