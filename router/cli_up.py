@@ -125,11 +125,15 @@ def _loop_factory() -> Any:
 def _run(coro: Any, port: int) -> int:
     import asyncio
 
+    from router.up import ListenError
+
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return int(runner.run(coro))
+    except ListenError as exc:  # names the port and why (bound before anything starts)
+        raise CLIError(str(exc)) from None
     except OSError as exc:
-        raise CLIError(f"--port {port}: cannot listen: {exc.strerror or exc}") from None
+        raise CLIError(f"cannot run (port {port}): {exc.strerror or exc}") from None
 
 
 def _up(args: argparse.Namespace) -> int:

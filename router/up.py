@@ -15,6 +15,7 @@ import gc
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -95,16 +96,39 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-async def _start_router(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+class ListenError(OSError):
+    """The router's port cannot be bound (in use, not permitted, bad address)."""
+
+    def __init__(self, host: str, port: int, why: str) -> None:
+        super().__init__(f"--port {port}: cannot listen on {host}:{port}: {why}")
+        self.port = port
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The router's listening socket, bound before anything else starts: a port in use
+    then fails `up`/`router` before sites start or a run row is written to the DB."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = infos[0][0]
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except socket.gaierror as exc:
+        raise ListenError(host, port, f"bad address: {exc.strerror}") from None
+    except OSError as exc:
+        why = (exc.strerror or str(exc)).lower()
+        raise ListenError(host, port, why) from None
+
+
+async def _start_router(
+    app: web.Application, host: str, sock: socket.socket
+) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-    except OSError:
+        await web.SockSite(runner, sock).start()
+    except BaseException:
         await runner.cleanup()
         raise
-    bound = runner.addresses[0][1] if runner.addresses else port
+    bound = sock.getsockname()[1]
     return runner, f"http://{host}:{bound}"
 
 
@@ -130,8 +154,13 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
     token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(16)
     if opts.rate_rps is not None:
         config = replace(config, traffic=replace(config.traffic, rate_rps=opts.rate_rps))
+    sock = bind_listener(opts.host, opts.port)  # first: a busy port fails before anything runs
     stop = _stop_event()
-    group = await run_sites(config.sites, opts.host, admin_token=token)
+    try:
+        group = await run_sites(config.sites, opts.host, admin_token=token)
+    except BaseException:
+        sock.close()
+        raise
     generator: TrafficGenerator | None = None
     runner: web.AppRunner | None = None
     try:
@@ -160,7 +189,7 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
             scenario=Path(config.file).stem,
             on_run=lambda run_id: run.setdefault("id", run_id),
         )
-        runner, url = await _start_router(app, opts.host, opts.port)
+        runner, url = await _start_router(app, opts.host, sock)
         if opts.freeze_heap:
             _freeze_heap()
         if generator is not None:
@@ -195,6 +224,7 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
             await generator.stop(0.0)
         if runner is not None:
             await runner.cleanup()
+        sock.close()
         await group.stop()
 
 
@@ -234,18 +264,19 @@ def _announce(
 async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) -> int:
     """The router alone, against sites given by `url` in the topology."""
     token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    sock = bind_listener(opts.host, opts.port)  # first: a busy port fails before the DB
     stop = _stop_event()
     run: dict[str, str] = {}
-    app = make_app(
-        config,
-        db_path=opts.db_path,
-        admin_token=token,
-        mode="router",
-        scenario=Path(config.file).stem,
-        on_run=lambda r: run.setdefault("id", r),
-    )
     try:
-        runner, url = await _start_router(app, opts.host, opts.port)
+        app = make_app(
+            config,
+            db_path=opts.db_path,
+            admin_token=token,
+            mode="router",
+            scenario=Path(config.file).stem,
+            on_run=lambda r: run.setdefault("id", r),
+        )
+        runner, url = await _start_router(app, opts.host, sock)
         if opts.freeze_heap:
             _freeze_heap()
         out(f"georoute router: policy {config.router.policy}, {len(config.sites)} sites")
@@ -268,6 +299,7 @@ async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) 
         out(f"done: recorded {recorder.written}")
         return 0
     finally:
+        sock.close()
         _remove_signal_handlers()
 
 

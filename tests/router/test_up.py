@@ -3,9 +3,12 @@ request the generator sent is a row in the database. Plus the CLI's bad-input pa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -151,3 +154,31 @@ def test_status_line_shows_regions_and_shares():
         "t=15s sent 31 done 29 (ok 28 failed 1 rejected 0) | Europe E2E p50/p95 1.21/2.90 s"
         " | share riyadh-1 75% ireland 25%"
     )
+
+
+@pytest.mark.parametrize("command", ["up", "router"])
+def test_port_in_use_exits_2_naming_the_port_and_leaves_no_run(tmp_path, command):
+    config = tmp_path / "small.toml"
+    text = SMALL
+    if command == "router":  # the router alone needs site URLs (never contacted here)
+        text = text.replace('name = "riyadh-1"', 'name = "riyadh-1"\nurl = "http://127.0.0.1:9"')
+        text = text.replace('name = "ireland"', 'name = "ireland"\nurl = "http://127.0.0.1:9"')
+    config.write_text(text)
+    db = tmp_path / "busy.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = georoute(command, "--config", str(config), "--port", str(port), "--db", str(db))
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert f"--port {port}" in err
+    assert "address already in use" in err
+    assert "Traceback" not in err
+    assert "Ctrl-C" not in out  # nothing started
+    if db.exists():  # no run row, empty or not
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            assert "runs" not in tables or con.execute("SELECT COUNT(*) FROM runs").fetchone() == (
+                0,
+            )
