@@ -26,6 +26,15 @@ def register(sub: Any) -> None:
         help="client requests per second (default: the config's traffic.rate_rps, 2)",
     )
     up.add_argument(
+        "--new-connections",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of generated requests from new users on a new connection, paying the "
+        "simulated TCP+TLS handshakes (default 0.1); the others reuse their city's "
+        "kept-alive connections",
+    )
+    up.add_argument(
         "--no-traffic",
         action="store_true",
         help="start sites and router only (send your own requests)",
@@ -81,6 +90,9 @@ def _options(args: argparse.Namespace) -> Any:
     rate = getattr(args, "rate", None)
     if rate is not None and not 0 < rate < float("inf"):
         raise CLIError(f"--rate must be a positive number of requests per second, got {rate}")
+    share = getattr(args, "new_connections", 0.1)
+    if not 0.0 <= share <= 1.0:
+        raise CLIError(f"--new-connections must be a share in 0..1, got {share}")
     if args.policy is not None and args.policy not in policy_names():
         raise CLIError(
             f"--policy: unknown policy {args.policy!r}; valid: {', '.join(policy_names())}"
@@ -99,6 +111,7 @@ def _options(args: argparse.Namespace) -> Any:
         db_path=args.db,
         traffic=not getattr(args, "no_traffic", True),
         rate_rps=rate,
+        new_connection_share=share,
         duration_s=args.duration,
         dash=bool(getattr(args, "dash", False)),
         freeze_heap=True,

@@ -43,6 +43,9 @@ class UpOptions:
     db_path: Path | None = Path("georoute.db")
     traffic: bool = True
     rate_rps: float | None = None
+    # Share of generated requests from a new user on a fresh connection (paying the
+    # simulated handshakes); the rest reuse their place's keep-alive pool.
+    new_connection_share: float = 0.1
     duration_s: float | None = None
     status_every_s: float = 5.0
     drain_timeout_s: float = 120.0
@@ -177,6 +180,7 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
                 rng=np.random.default_rng(config.traffic.seed),
                 max_output_tokens=config.traffic.max_output_tokens,
                 stream=config.traffic.stream,
+                new_connection_share=opts.new_connection_share,
             )
         run: dict[str, str] = {}
         app = make_app(
@@ -250,6 +254,10 @@ def _announce(
     if opts.traffic:
         places = ", ".join(c.place for c in config.clients)
         out(f"  traffic {config.traffic.rate_rps:g} req/s Poisson from {places}")
+        out(
+            "  connections: kept alive per client place; "
+            f"{opts.new_connection_share:.0%} of requests from new users on a new connection"
+        )
     if opts.db_path:
         out(f"  results {opts.db_path} (run {run_id})")
     if os.environ.get(ADMIN_TOKEN_ENV):

@@ -3,8 +3,15 @@
 Open loop: Poisson arrivals at `rate_rps` (exponential gaps drawn at the current rate,
 so a rate change applies from the next gap), each request from a client group picked
 by weight, prompt and output lengths from `router.traffic` (lognormals fitted to the
-Azure 2023 conversation trace by default), streamed, one new connection per request
-(a new user pays the handshakes). Seeded by one numpy Generator.
+Azure 2023 conversation trace by default), streamed. Seeded by one numpy Generator.
+
+Connections: like real clients, each client place keeps its connections alive in its
+own pool (a connection carries one place's users), so the simulated TCP and TLS
+handshakes that the router charges to a new connection are paid only when a pool
+opens one (more requests in flight from that place than idle connections). On top,
+a share `new_connection_share` of requests comes from a new user on a fresh
+connection (closed after the response). `connections_opened` counts every connection
+the generator opened: the router charges exactly these the handshakes.
 
 Accounting: `sent` counts requests handed to the HTTP client; `stop()` lets every one
 of them finish (bounded by a timeout) before the router is shut down, so the router's
@@ -48,7 +55,10 @@ class TrafficGenerator:
         rng: np.random.Generator,
         max_output_tokens: int = 600,
         stream: bool = True,
+        new_connection_share: float = 0.1,
     ) -> None:
+        if not 0.0 <= new_connection_share <= 1.0:
+            raise ValueError(f"new_connection_share must be in [0, 1], got {new_connection_share}")
         self.url = router_url.rstrip("/") + "/v1/chat/completions"
         self.population = population
         self.lengths = lengths
@@ -58,12 +68,15 @@ class TrafficGenerator:
         self.rng = rng
         self.max_output_tokens = max_output_tokens
         self.stream = stream
+        self.new_connection_share = new_connection_share
         self.sent = 0
+        self.connections_opened = 0
         self.outcomes: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: dict[str, aiohttp.ClientSession] = {}  # place -> keep-alive pool
+        self._fresh: aiohttp.ClientSession | None = None  # one new connection per request
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
@@ -86,9 +99,22 @@ class TrafficGenerator:
         self._wake.set()
 
     def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, force_close=True)
-        self._session = aiohttp.ClientSession(connector=connector)
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_end.append(self._opened)
+        for group in self.population.groups:
+            self._pools.setdefault(
+                group.place.name,
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0), trace_configs=[trace]
+                ),
+            )
+        self._fresh = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=True), trace_configs=[trace]
+        )
         self._loop_task = asyncio.create_task(self._run())
+
+    async def _opened(self, *_: object) -> None:
+        self.connections_opened += 1
 
     async def _run(self) -> None:
         weights = self.population.weights / self.population.weights.sum()
@@ -115,15 +141,17 @@ class TrafficGenerator:
             }
             if self.stream:
                 body["stream_options"] = {"include_usage": True}
+            fresh = bool(self.rng.random() < self.new_connection_share)
             self.sent += 1
-            task = asyncio.create_task(self._one(group.place.name, body))
+            task = asyncio.create_task(self._one(group.place.name, body, fresh=fresh))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, place: str, body: dict[str, Any]) -> None:
-        assert self._session is not None
+    async def _one(self, place: str, body: dict[str, Any], *, fresh: bool = False) -> None:
+        session = self._fresh if fresh else self._pools[place]
+        assert session is not None
         try:
-            async with self._session.post(
+            async with session.post(
                 self.url, json=body, headers={"X-Client-Location": place}
             ) as resp:
                 async for _ in resp.content.iter_any():
@@ -143,5 +171,7 @@ class TrafficGenerator:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        for session in (*self._pools.values(), self._fresh):
+            if session is not None:
+                await session.close()
+        self._pools, self._fresh = {}, None

@@ -108,6 +108,7 @@ def test_sigterm_drains_and_every_sent_request_is_recorded(tmp_path):
         (["--rate", "-1"], "--rate"),
         (["--port", "70000"], "--port"),
         (["--duration", "0"], "--duration"),
+        (["--new-connections", "1.5"], "--new-connections"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(args, needle):
