@@ -210,8 +210,9 @@ class SiteDriver:
             return
         self.time.rescale(factor, self.clock.now())
         self._wake_loop()
-        for stream in self.streams.values():
-            stream._wake()
+        with self.pacer.batch():
+            for stream in self.streams.values():
+                stream._wake()
 
     def drop_streams(self, reason: str) -> int:
         """Cut every open stream and cancel its request; returns how many."""
@@ -337,13 +338,14 @@ class SiteDriver:
             # next one may be a short decode step, whose tokens must not be late
             if shortest < math.inf:
                 self._short_iteration_s = min(shortest, self._short_iteration_s * 1.02)
-        for run in report.tokens:
-            if run.interval_s > 0:
-                self._iteration_s = run.interval_s
-            stream = streams.get(run.request_id)
-            if stream is not None:
-                stream._push(run)
-        for result in report.finished:
-            stream = streams.get(result.request_id)
-            if stream is not None:
-                stream._finish(result)
+        with self.pacer.batch():
+            for run in report.tokens:
+                if run.interval_s > 0:
+                    self._iteration_s = run.interval_s
+                stream = streams.get(run.request_id)
+                if stream is not None:
+                    stream._push(run)
+            for result in report.finished:
+                stream = streams.get(result.request_id)
+                if stream is not None:
+                    stream._finish(result)

@@ -16,10 +16,12 @@ result for that request is in hand (the `georoute` object needs it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import math
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from sites.server.stream import Chunk, StreamDroppedError, TokenStream
@@ -43,11 +45,13 @@ class Pacer:
 
     def __init__(self, driver: SiteDriver) -> None:
         self._driver = driver
-        self._heap: list[tuple[float, int, int, TokenStream]] = []
+        # (release time, tie-break, stream version, stream, planned last token index)
+        self._heap: list[tuple[float, int, int, TokenStream, int]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
-        self._firing = False  # inside _fire: arm once at the end, not per stream
+        self._batching = 0  # inside _fire or a dispatch: arm once at the end, not per stream
+        self._knobs: tuple[float, float] | None = None  # (min gap, early) while batching
 
     def attach(self, stream: TokenStream, sink: ChunkSink) -> asyncio.Future[None]:
         """Hand `stream` to the pacer; the future resolves when its final chunk is
@@ -63,16 +67,43 @@ class Pacer:
             self._timer = None
         self._heap.clear()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Schedule many streams at once (a dispatch of engine tokens): the coalescing
+        gap and release margin are computed once, and the timer armed once."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self._knobs = None
+                self._arm()
+
+    def _gap_early(self) -> tuple[float, float]:
+        knobs = self._knobs
+        if knobs is None:
+            driver = self._driver
+            knobs = (driver.min_gap_s(), driver.release_early_s())
+            if self._batching:
+                self._knobs = knobs
+        return knobs
+
     def schedule(self, stream: TokenStream) -> None:
         """(Re)plan a stream's next chunk; called whenever something about it changed
-        (new tokens, its result, a drop, a change of the time map)."""
+        (its result, a drop, a change of the time map) or, via `TokenStream._push`,
+        when new tokens arrive for a stream that has no chunk planned (tokens that
+        arrive later than a planned chunk's last token cannot change that plan)."""
         fut = stream.finished
+        stream.pace_version += 1  # any entry already in the heap is stale now
+        stream.queued = False
         if fut is None or fut.done():
             return
         if stream.dropped is not None:
             fut.set_exception(StreamDroppedError(stream.dropped))
             return
-        plan = stream._plan(self._driver.min_gap_s())
+        gap, early = self._gap_early()
+        plan = stream._plan(gap)
         if plan is None:
             return
         index, at = plan
@@ -80,13 +111,14 @@ class Pacer:
             return
         if index >= stream.output_tokens - 1 and stream.result is None:
             return  # the final chunk waits for the engine's result (_finish reschedules)
-        stream.pace_version += 1
-        release = at - self._driver.release_early_s()
-        heapq.heappush(self._heap, (release, next(self._seq), stream.pace_version, stream))
-        self._arm()
+        entry = (at - early, next(self._seq), stream.pace_version, stream, index)
+        heapq.heappush(self._heap, entry)
+        stream.queued = True
+        if not self._batching:
+            self._arm()
 
     def _arm(self) -> None:
-        if not self._heap or self._firing:
+        if not self._heap or self._batching:
             return
         first = self._heap[0][0]
         if self._timer is not None and self._timer_at <= first:
@@ -98,53 +130,58 @@ class Pacer:
         self._timer_at = first
 
     def _fire(self) -> None:
+        """Write every due chunk, then do the bookkeeping: the writes due at one
+        instant (a GPU batch) go out back to back, each costing little more than its
+        `transport.write`, and the next chunk of each stream is planned afterwards."""
         self._timer = None
         self._timer_at = math.inf
         driver = self._driver
         now = driver.clock.now()
         heap = self._heap
-        self._firing = True
+        self._batching += 1
         started = time.perf_counter()
-        writes = 0
+        written: list[tuple[TokenStream, Chunk | None]] = []
         try:
             while heap and heap[0][0] <= now:
-                _, _, version, stream = heapq.heappop(heap)
+                _, _, version, stream, index = heapq.heappop(heap)
                 fut = stream.finished
                 if version != stream.pace_version or fut is None or fut.done():
                     continue
+                stream.queued = False
                 try:
-                    writes += self._write_due(stream, fut, now)
+                    written.append((stream, self._write_due(stream, index, now)))
                 except Exception as exc:  # one broken stream must not stop the others
                     if not fut.done():
                         fut.set_exception(exc)
+            elapsed = time.perf_counter() - started
+            for stream, chunk in written:
+                fut = stream.finished
+                assert fut is not None
+                if fut.done():
+                    continue
+                if chunk is not None and chunk.final:
+                    fut.set_result(None)
+                else:
+                    self.schedule(stream)
         finally:
-            self._firing = False
+            self._batching -= 1
+            self._knobs = None
             self._arm()
-        if writes >= 4:  # a burst: measure what one write costs on this machine
-            driver.observe_write_cost((time.perf_counter() - started) / writes)
+        if len(written) >= 4:  # a burst: measure what one write costs on this machine
+            driver.observe_write_cost(elapsed / len(written))
 
-    def _write_due(self, stream: TokenStream, fut: asyncio.Future[None], now: float) -> int:
-        """Write the stream's due chunk, if any; returns the number of writes (0 or 1)."""
-        plan = stream._plan(self._driver.min_gap_s())
-        if plan is None:
-            return 0
-        index, at = plan
-        if at - self._driver.release_early_s() > now:
-            self.schedule(stream)
-            return 0
+    def _write_due(self, stream: TokenStream, index: int, now: float) -> Chunk | None:
+        """Write the stream's due chunk (its planned last token `index`, or later ones
+        already due); None if nothing was written (the stream is replanned)."""
         index = max(index, stream._last_due(now))
         if index >= stream.output_tokens - 1 and stream.result is None:
             index = stream.output_tokens - 2  # everything but the final token
             if index < stream.next_index:
-                return 0
+                return None
         chunk = stream._take(index)
         sink = stream.sink
         assert sink is not None
-        written = sink.write(stream, chunk)
-        if not written:
-            fut.set_exception(ClientGoneError("the client closed the connection"))
-        elif chunk.final:
-            fut.set_result(None)
-        else:
-            self.schedule(stream)
-        return 1
+        if not sink.write(stream, chunk):
+            assert stream.finished is not None
+            stream.finished.set_exception(ClientGoneError("the client closed the connection"))
+        return chunk

@@ -126,6 +126,7 @@ class TokenStream:
         self.sink: ChunkSink | None = None
         self.finished: asyncio.Future[None] | None = None
         self.pace_version = 0
+        self.queued = False  # the pacer holds a valid planned chunk for this stream
 
     @property
     def done(self) -> bool:
@@ -150,7 +151,8 @@ class TokenStream:
         )
         self._known += count
         self.known_until_e = self._runs[-1].last_at
-        self._wake()
+        if self.sink is None or not self.queued:
+            self._wake()
 
     def _finish(self, result: RequestResult) -> None:
         self.result = result
