@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from router.policies import RouteRequest, RoutingContext, make_policy
+from router.policies import FastestPolicy, RouteRequest, RoutingContext, make_policy
 from router.policies.cost import usd_per_mtok_at_capacity
 from router.scenarios import Scenario
 from router.scenarios.model import (
@@ -41,6 +41,7 @@ from router.scenarios.model import (
     stream_rng,
 )
 from router.sim.deps import SimDeps, default_deps, memo_by_identity
+from router.sim.fastest import FastestRanker
 from router.sim.paths import PathTable
 from router.sim.regret import Hindsight, RegretAccumulator
 from router.sim.result import SimResult
@@ -80,6 +81,7 @@ class Simulation:
         progress: ProgressCallback | None = None,
         max_requests: int | None = None,
         regret: bool = True,
+        fast: bool = True,
     ) -> None:
         self.scenario = scenario
         self.policy_name = policy
@@ -146,6 +148,8 @@ class Simulation:
         self.hindsight = Hindsight(
             self.sites, self.paths, self.handshake, allowed, deps.estimate_latency
         )
+        self.fast = self._fast_ranker(allowed) if fast else None
+        self.fast_block = False  # the fast ranker serves the current arrival block
         self.heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self.rows: list[dict[str, Any]] = []
@@ -156,6 +160,35 @@ class Simulation:
         self.pending = 0  # heap events that belong to requests
         self.last_at = 0.0
         self.now = 0.0
+
+    def _fast_ranker(self, allowed: list[list[bool]]) -> FastestRanker | None:
+        """The batched `fastest` ranking, when the run uses that policy with the real
+        forecast (whose batched form is known); None otherwise."""
+        from sites.engines import estimate_latency
+        from sites.engines.estimate_many import estimate_e2e_many
+
+        if type(self.policy) is not FastestPolicy:
+            return None
+        if self.deps.estimate_latency is not estimate_latency:
+            return None
+        ctx = self.ctx
+        base = []
+        for g in self.groups:
+            row = []
+            for s in self.sites:
+                rtt = ctx.rtt_ms(g.place, s.place)
+                row.append((rtt, rtt + ctx.handshake_ms(rtt)))
+            base.append(row)
+        return FastestRanker(
+            self.sites,
+            self.paths,
+            policy_base_ms=base,
+            regret_handshake=self.handshake,
+            allowed=allowed,
+            estimate=self.deps.estimate_latency,
+            estimate_many=estimate_e2e_many,
+            max_attempts=self.max_attempts,
+        )
 
     # -- heap ------------------------------------------------------------------------
     def push(self, at: float, kind: int, payload: Any) -> None:
@@ -218,8 +251,18 @@ class Simulation:
         self.rows = []
 
     # -- decisions -------------------------------------------------------------------
-    def arrive(self, req: SimRequest, at: float) -> None:
+    def arrive(self, req: SimRequest, at: float, j: int = -1) -> None:
+        """Route request `j` of the current arrival block."""
         self.n_requests += 1
+        if self.fast_block:
+            assert self.fast is not None
+            ranked = self.fast.rank(req, j, self.with_regret)
+            if ranked:
+                req.ranked = ranked
+                if req.new_conn:
+                    req.handshake_ms = self.handshake[req.group][ranked[0]]
+                self.dispatch(req, at + req.handshake_ms / 1000.0)
+                return
         group = self.groups[req.group]
         route = RouteRequest(
             client=group.place,
@@ -438,6 +481,12 @@ class Simulation:
                     z_down = z[1].tolist()
                     conn = (conn_rng.random(n) >= reuse).tolist()
                     i = 0
+                    self.fast_block = self.fast is not None and bool(
+                        blk.prompt_tokens.min() >= 1 and blk.output_tokens.min() >= 1
+                    )
+                    if self.fast_block:
+                        assert self.fast is not None
+                        self.fast.set_block(blk.prompt_tokens, blk.output_tokens)
             if arrivals_left and self.n_requests >= limit:
                 arrivals_left = False
             t_arr = times[i] if arrivals_left else math.inf
@@ -481,8 +530,8 @@ class Simulation:
                 z_down[i],
                 conn[i],
             )
+            self.arrive(req, t_arr, i)
             i += 1
-            self.arrive(req, t_arr)
         self.flush_rows()
         if self.on_site_samples is not None and self.samples:
             self.on_site_samples(self.samples)

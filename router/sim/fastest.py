@@ -1,0 +1,253 @@
+"""The `fastest` policy's ranking and the hindsight regret, scored together from the
+simulator's own state, with the E2E forecasts taken from columns over many requests.
+
+Both score every site with `estimate_latency(...).e2e_s`: the policy at the router's
+view (stale snapshot plus live in-flight count), the regret at the true occupancy.
+Between two changes of a site's load the forecast depends on the request's lengths
+only, so instead of one forecast call per (request, site):
+- LPU sites: a request's TTFT, TPOT and slot time are computed for a whole arrival
+  block at once (`sites.engines.estimate_many`); the load only adds a queue term,
+  done here with the scalar forecast's arithmetic.
+- GPU sites: a load met for the first few times is forecast per request (the scalar
+  call); one that keeps recurring is forecast for the requests ahead in one numpy
+  pass, a column twice as long each time it runs out (an idle or steady GPU site
+  costs a few columns per block; a busy one, whose load changes with every request,
+  stays on the scalar path).
+
+The result is bit-identical to `FastestPolicy.decide` + `Hindsight.score`: the same
+candidates, scores (same floating-point operations in the same order), the same
+tie-breaks (score, load fraction, RTT, name). Tests pin both against the scalar path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from router.policies.constraints import ELIGIBLE_HEALTH
+from router.policies.types import LatencyEstimator
+from router.sim.paths import PathTable
+from router.sim.state import SimRequest, SimSite
+from sites.engine_api import DeploymentSpec, EngineLoad
+
+#: A GPU load met this many times gets a forecast column for the requests ahead,
+#: first this long, doubling while the load keeps recurring (a column of n costs
+#: about as much as 10 + n / 10 single forecasts).
+MISSES_BEFORE_COLUMN = 3
+FIRST_COLUMN = 16
+MAX_COLUMN = 1024
+
+E2EMany = Callable[[DeploymentSpec, EngineLoad, np.ndarray, np.ndarray], np.ndarray]
+
+
+class _LPUColumns:
+    """Per request of the current block: TTFT, TPOT, max(o - 1, 0) and slot time."""
+
+    __slots__ = ("m", "service", "tpot", "ttft")
+
+    def __init__(self, ttft: list[float], tpot: list[float], m: list[int],
+                 service: list[float]) -> None:
+        self.ttft, self.tpot, self.m, self.service = ttft, tpot, m, service
+
+
+class _Column:
+    """Forecasts at one GPU load for requests [start, end) of the block."""
+
+    __slots__ = ("end", "length", "misses", "start", "values")
+
+    def __init__(self) -> None:
+        self.start = self.end = 0
+        self.values: list[float] = []
+        self.misses = 0
+        self.length = FIRST_COLUMN
+
+
+class FastestRanker:
+    """`fastest` decisions and regret scores for the requests of one arrival block."""
+
+    def __init__(
+        self,
+        sites: Sequence[SimSite],
+        paths: PathTable,
+        *,
+        policy_base_ms: list[list[tuple[float, float]]],
+        regret_handshake: list[list[float]],
+        allowed: list[list[bool]],
+        estimate: LatencyEstimator,
+        estimate_many: E2EMany,
+        max_attempts: int,
+    ) -> None:
+        from sites.engines.deploy import LPUDeployment, resolve
+        from sites.engines.fastcost import lpu_terms
+
+        self.sites = sites
+        self.paths = paths
+        #: Per (group, site): (RTT, RTT + TLS handshake) as the policy adds them.
+        self.policy_base_ms = policy_base_ms
+        self.regret_handshake = regret_handshake
+        self.allowed = allowed
+        self.estimate = estimate
+        self.estimate_many = estimate_many
+        self.max_attempts = max_attempts
+        # LPU sites share columns by cost model (riyadh-1 and riyadh-2: one spec).
+        self.lpu_key: list[int] = []
+        self.lpu_terms: dict[int, object] = {}
+        for s in sites:
+            dep = resolve(s.spec)
+            if isinstance(dep, LPUDeployment):
+                terms = lpu_terms(dep.cost)
+                self.lpu_key.append(id(terms))
+                self.lpu_terms[id(terms)] = terms
+            else:
+                self.lpu_key.append(0)
+        self.prompts: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.outputs: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.prompt_list: list[int] = []
+        self.output_list: list[int] = []
+        self.lpu: list[_LPUColumns | None] = [None] * len(sites)
+        self.gpu_cols: dict[tuple[int, int, int, float, int], _Column] = {}
+
+    def set_block(self, prompts: np.ndarray, outputs: np.ndarray) -> None:
+        """The next arrival block's lengths (int64 arrays, all >= 1)."""
+        from sites.engines.estimate_many import lpu_request_terms, lpu_service
+
+        self.prompts = prompts.astype(np.int64, copy=False)
+        self.outputs = outputs.astype(np.int64, copy=False)
+        self.prompt_list = self.prompts.tolist()
+        self.output_list = self.outputs.tolist()
+        by_terms: dict[int, _LPUColumns] = {}
+        for i, key in enumerate(self.lpu_key):
+            if not key:
+                self.lpu[i] = None
+                continue
+            cols = by_terms.get(key)
+            if cols is None:
+                ttft, tpot = lpu_request_terms(
+                    self.lpu_terms[key], self.prompts, self.outputs  # type: ignore[arg-type]
+                )
+                cols = by_terms[key] = _LPUColumns(
+                    ttft.tolist(), tpot.tolist(), np.maximum(self.outputs - 1, 0).tolist(),
+                    lpu_service(ttft, tpot, self.outputs).tolist(),
+                )
+            self.lpu[i] = cols
+        self.gpu_cols.clear()
+
+    def _gpu_e2e(self, s: SimSite, j: int, base: EngineLoad, running: int, queued: int,
+                 cap: int) -> float:
+        """The GPU forecast's E2E for request j at `base`'s load with this occupancy
+        (as `SiteView.effective_load` and `SimSite.true_now` build it). A load met for
+        the first times is forecast per request; one that keeps recurring gets a
+        column for the requests ahead, twice as long each time it runs out."""
+        key = (s.idx, running, queued, base.kv_used_fraction, base.queued_prompt_tokens)
+        hit = self.gpu_cols.get(key)
+        if hit is None:
+            hit = self.gpu_cols[key] = _Column()
+        elif hit.start <= j < hit.end:
+            return hit.values[j - hit.start]
+        hit.misses += 1
+        if hit.misses >= MISSES_BEFORE_COLUMN:
+            hi = min(j + hit.length, len(self.prompt_list))
+            hit.values = self.estimate_many(
+                s.spec, _load(base, running, queued, cap), self.prompts[j:hi],
+                self.outputs[j:hi],
+            ).tolist()
+            hit.start, hit.end = j, hi
+            hit.length = min(2 * hit.length, MAX_COLUMN)
+            return hit.values[0]
+        output = self.output_list[j]
+        est = self.estimate(s.spec, _load(base, running, queued, cap), self.prompt_list[j],
+                            output)
+        return est.queue_s + est.ttft_s + max(output - 1, 0) * est.tpot_s
+
+    def rank(self, req: SimRequest, j: int, with_regret: bool) -> tuple[int, ...]:
+        """The sites `fastest` ranks for request j of the block (best first, at most
+        `max_attempts`; empty when none is eligible), and with `with_regret` the
+        request's best site in hindsight and both scores."""
+        g = req.group
+        allowed = self.allowed[g]
+        base = self.policy_base_ms[g]
+        new_conn = req.new_conn
+        lpu = self.lpu
+        keyed: list[tuple[float, float, float, str, int]] = []
+        best, best_ms, chosen_ms = -1, math.inf, math.inf
+        scored: list[tuple[int, float]] = []
+        if with_regret:
+            hs = self.regret_handshake[g]
+            ups, downs = self.paths.up[g], self.paths.down[g]
+            z_up, z_down = req.z_up, req.z_down
+            exp = math.exp
+        for s in self.sites:
+            i = s.idx
+            if not allowed[i]:
+                continue
+            cols = lpu[i]
+            # -- the policy: the router's view (SiteView.effective_load) ----------
+            if s.view_health in ELIGIBLE_HEALTH and (
+                s.max_in_flight is None or s.in_flight < s.max_in_flight
+            ):
+                snap = s.snapshot
+                busy = snap.queued + snap.running
+                total = busy if busy > s.in_flight else s.in_flight
+                cap = snap.max_running if snap.max_running > 1 else 1
+                running = total if total < cap else cap
+                if cols is not None:
+                    e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
+                else:
+                    e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
+                rtt, rtt_hs = base[i]
+                ms = (rtt_hs if new_conn else rtt + 0.0) + e2e_s * 1000.0
+                keyed.append((ms, total / cap, rtt, s.name, i))
+            # -- the regret: the true occupancy (SimSite.true_now) -----------------
+            if with_regret and not (s.down or s.drained):
+                true = s.true_load
+                total = len(s.inflight)
+                cap = true.max_running if true.max_running > 1 else 1
+                running = total if total < cap else cap
+                if cols is not None:
+                    e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
+                else:
+                    e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
+                f, m, sg = ups[i]
+                up = f + exp(m + sg * z_up)
+                f, m, sg = downs[i]
+                down = f + exp(m + sg * z_down)
+                ms = (hs[i] if new_conn else 0.0) + up + down + e2e_s * 1000.0
+                scored.append((i, ms))
+                if ms < best_ms:
+                    best, best_ms = i, ms
+        keyed.sort()
+        ranked = tuple(k[4] for k in keyed[: self.max_attempts])
+        if with_regret and ranked:
+            for i, ms in scored:
+                if i == ranked[0]:
+                    chosen_ms = ms
+            req.best_site = best
+            req.best_pred_ms = best_ms
+            req.chosen_pred_ms = chosen_ms
+        return ranked
+
+
+def _lpu_e2e(cols: _LPUColumns, j: int, cap: int, running: int, queued: int) -> float:
+    """`_estimate_lpu(...)` -> e2e_s, with the load-free terms from the block columns."""
+    free = cap - running
+    if queued + 1 > free:
+        service = cols.service[j]
+        queue = (queued + 1 - (free if free > 0 else 0)) * service / cap
+        return queue + cols.ttft[j] + cols.m[j] * cols.tpot[j]
+    return cols.service[j]
+
+
+def _load(base: EngineLoad, running: int, queued: int, cap: int) -> EngineLoad:
+    """An occupancy over `base`'s other figures (`SiteView.effective_load`,
+    `SimSite.true_now`)."""
+    return EngineLoad(
+        at=base.at,
+        queued=queued,
+        running=running,
+        max_running=cap,
+        queued_prompt_tokens=base.queued_prompt_tokens,
+        kv_used_fraction=base.kv_used_fraction,
+        tokens_per_s=base.tokens_per_s,
+    )
