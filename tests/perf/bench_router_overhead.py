@@ -25,10 +25,15 @@ asyncio's loop).
 
     .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
         [--affinity both|pinned|unpinned] [--lockstep] [--router-loop asyncio]
-        [--site-loop asyncio] [--client-loop asyncio] [--floor]
+        [--site-loop asyncio] [--client-loop asyncio] [--floor] [--baseline-rev REV]
 
-`--floor` adds a third path through a bare byte relay (no HTTP, no logic): what any
+`--floor` adds a path through a bare byte relay (no HTTP, no logic): what any
 extra Python process on the path costs on this machine, the floor under the router.
+`--baseline-rev REV` adds a path through the router of git revision REV (extracted with
+`git archive` to a temporary directory, run from there): before/after figures for a
+change to the router, from the same run. `--router-env KEY=VALUE` (repeatable) sets an
+environment variable for the router only (not for the base router): with
+`--baseline-rev HEAD`, an A/B of a runtime setting.
 """
 
 from __future__ import annotations
@@ -205,8 +210,26 @@ def layouts(choice: str) -> dict[str, tuple[set[int], set[int]]]:
     return out
 
 
+def extract_rev(rev: str, into: Path) -> tuple[str, Path]:
+    """The tree of git revision `rev` under `into` (git archive: read-only on the repo)."""
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", rev], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tree = into / f"base-{short}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", short], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return short, tree
+
+
 def loop_env(loop: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "GEOROUTE_EVENT_LOOP": loop}
+
+
+NOTES = {
+    "relay": "  (by the bare relay: the floor of a hop)",
+    "base": "  (by the router of --baseline-rev)",
+}
 
 
 def report(
@@ -234,20 +257,22 @@ def report(
             print(f"{'':<20} {hop:<6} {pct(r)}")
             print(
                 f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
-                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}"
-                + ("" if hop == "router" else f"  (by the bare {hop}: the floor of a hop)")
+                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}" + NOTES.get(hop, "")
             )
-    routed = merged["router"]
-    cpu_streams = float(cpu["router"][1])
-    per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
-    print(
-        f"router CPU in the routed rounds: {cpu_streams:.2f} s for {routed['last'].size} "
-        f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
-        "request handling included)"
-    )
+    for hop in hops:
+        if hop == "relay":
+            continue
+        routed = merged[hop]
+        cpu_streams = float(cpu[hop][1])
+        per_chunk_us = cpu_streams / max(routed["every"].size, 1) * 1e6
+        print(
+            f"{hop} CPU in its rounds: {cpu_streams:.2f} s for {routed['last'].size} "
+            f"streams, {routed['every'].size} chunks ({per_chunk_us:.0f} us per chunk, "
+            "request handling included)"
+        )
     for path in paths:
         site_s, hop_s, client_s = (float(x) / wall[path] for x in cpu[path])
-        hop_name = path if path in hops else "router"
+        hop_name = path if path in hops else "hop"
         print(
             f"cores busy, {path:<6} rounds: site {site_s:.2f}  {hop_name} {hop_s:.2f}  "
             f"client {client_s:.2f}  (sum {site_s + hop_s + client_s:.2f})"
@@ -303,10 +328,34 @@ async def main(args: argparse.Namespace) -> None:
             "--db",
             str(tmp / "bench.db"),
         ],
-        env=loop_env(args.router_loop),
+        env={**loop_env(args.router_loop), **dict(kv.split("=", 1) for kv in args.router_env)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    base, base_url, base_rev = None, "", ""
+    if args.baseline_rev:
+        base_rev, tree = extract_rev(args.baseline_rev, tmp)
+        base_port = free_port()
+        base_url = f"http://127.0.0.1:{base_port}"
+        # PYTHONPATH comes before the editable install's finder: that tree's packages.
+        base = subprocess.Popen(  # noqa: ASYNC220
+            [
+                sys.executable,
+                "-m",
+                "georoute",
+                "router",
+                "--config",
+                str(topo),
+                "--port",
+                str(base_port),
+                "--db",
+                str(tmp / "base.db"),
+            ],
+            cwd=tree,
+            env={**loop_env(args.router_loop), "PYTHONPATH": str(tree)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     relay, relay_url = None, ""
     if args.floor:
         relay_port = free_port()
@@ -316,10 +365,10 @@ async def main(args: argparse.Namespace) -> None:
             env=loop_env(args.router_loop),
         )
     if args.router_nice is not None:
-        for proc in (router, relay):
+        for proc in (router, base, relay):
             if proc is not None:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, args.router_nice)
-    hop_pids = [p.pid for p in (router, relay) if p is not None]
+    hop_pids = [p.pid for p in (router, base, relay) if p is not None]
 
     def apply(layout: str) -> None:
         hop_cpus, other_cpus = chosen[layout]
@@ -331,6 +380,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await wait_ready(site_url + "/health")
         await wait_ready(router_url + "/health", sites_healthy=True)
+        if base is not None:
+            await wait_ready(base_url + "/health", sites_healthy=True)
+            await stream_load(base_url, 8, 1.0, 10)
         if relay is not None:
             await wait_ready(relay_url + "/health")
         await stream_load(router_url, 8, 1.0, 10)  # warm both paths
@@ -341,18 +393,23 @@ async def main(args: argparse.Namespace) -> None:
             f"{length} tokens each, {args.seconds:g} s per path and layout in {args.rounds} "
             "alternating rounds; lateness = chunk arrival - site's scheduled time (ms)"
             + ("" if args.router_nice is None else f"; router at nice {args.router_nice}")
+            + (f"; router env {' '.join(args.router_env)}" if args.router_env else "")
         )
         print(
             f"# event loops: router {args.router_loop}, site {args.site_loop}, client "
             f"{args.client_loop}; layouts: "
             + "; ".join(
-                f"{name} (router{'/relay' if relay else ''} on CPUs {sorted(h)}, "
+                f"{name} (router{'/base' if base else ''}{'/relay' if relay else ''} "
+                f"on CPUs {sorted(h)}, "
                 f"site+client on CPUs {sorted(o)})"
                 for name, (h, o) in chosen.items()
             )
         )
         # Alternate short rounds so every path and layout sees the same machine.
         hops = {"router": (router_url, router.pid)}
+        if base is not None:
+            hops["base"] = (base_url, base.pid)
+            print(f"# base = the router at {args.baseline_rev} ({base_rev})")
         if relay is not None:
             hops["relay"] = (relay_url, relay.pid)
         paths = {"direct": (site_url, router.pid), **hops}
@@ -400,7 +457,7 @@ async def main(args: argparse.Namespace) -> None:
             f"router CPU {short_cpu:.2f} s -> {done / short_cpu:.0f} req per router CPU-second"
         )
     finally:
-        procs = [p for p in (relay, router, site) if p is not None]
+        procs = [p for p in (relay, base, router, site) if p is not None]
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -448,6 +505,18 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="diagnostic: run the router (and the relay) at this nice value (negative needs "
         "root), to see how much of the added time is waiting for a CPU on a shared machine",
+    )
+    ap.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="also measure the router of this git revision (before/after in one run)",
+    )
+    ap.add_argument(
+        "--router-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the router process only (repeatable)",
     )
     ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
     return ap.parse_args()
