@@ -74,11 +74,9 @@ def site_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from georoute.cli import CLIError
     from sites.engine_api import CatalogError, DeploymentError
-    from sites.server.runner import serve_sites
+    from sites.server.runner import run_event_loop, serve_sites
 
     site = site_from_args(args)
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -94,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     try:
-        return asyncio.run(
+        return run_event_loop(  # uvloop unless GEOROUTE_EVENT_LOOP=asyncio
             serve_sites(
                 [site],
                 args.host,

@@ -162,6 +162,8 @@ class SSESink:
             rt.metrics.ttft.observe(chunk.last_at - stream.arrived_at)
         if chunk.final:
             self.timing = rt.timing(stream, stream.result)
+            if req.timing:  # lets a client on this host split its TTFT: transit vs pacing
+                self.timing["arrived_t"] = round(rt.monotonic(stream.arrived_at), 6)
             usage_ = usage(req.prompt_tokens, req.output_tokens)
             data = self.fmt.final_chunks(
                 text, first=first, usage=usage_, georoute=self.timing, at=stamp

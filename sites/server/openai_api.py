@@ -17,7 +17,8 @@ Non-standard request extension, for load generators that replay traces:
 optional). `prompt_tokens` replaces the counted prompt length; `output_tokens` fixes the
 output length exactly (capped by `max_tokens` if both are given); `timing` adds to every
 chunk `"georoute_t"`: the scheduled time of the chunk's last token in the server's
-`time.monotonic()` seconds, so a client on the same host can measure pacing error.
+`time.monotonic()` seconds, so a client on the same host can measure pacing error (a
+stream's `georoute` object then also carries `arrived_t`, when the site took the request).
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -27,6 +29,29 @@ from sites.server.keys import RUNTIME
 from sites.topology import SiteConfig
 
 DEFAULT_SHUTDOWN_TIMEOUT_S = 30.0
+EVENT_LOOP_ENV = "GEOROUTE_EVENT_LOOP"
+_T = TypeVar("_T")
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for a site process when it is installed (`GEOROUTE_EVENT_LOOP=asyncio`
+    picks the standard loop, as for `georoute up`): its C transports and timers cut
+    the CPU of every chunk write, which is what a burst of GPU tokens due at one
+    instant is made of (tests/perf/bench_site_timing.py --server-loop compares)."""
+    if os.environ.get(EVENT_LOOP_ENV, "uvloop").strip().lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:  # optional speed-up: the standard loop works the same
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_event_loop(main: Coroutine[object, object, _T]) -> _T:
+    """`asyncio.run(main)` on the loop `event_loop_factory` picks."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(main)
 
 
 @dataclass

@@ -13,8 +13,20 @@ compare). Figures:
 - TTFT error: client-measured TTFT minus the site's own TTFT (the engine's schedule,
   from the `georoute` object), i.e. request transit + handling + first-chunk lag;
 - server writes: the sites' own histogram of write time minus schedule (/metrics);
+- TTFT error split: intake (the site's arrival stamp `arrived_t` minus the client's
+  send: connection, HTTP parsing, the handler's loop passes) + the first chunk's lag;
 - a baseline: the lateness of as many bare asyncio timers firing together, measured
-  just before, i.e. what the machine allows at that moment.
+  just before, i.e. what the machine allows at that moment;
+- `--floor`: the same client against a bare server (no HTTP library, no engine, no
+  pacer) writing one chunk to every stream at each boundary, all due at once: this
+  host's floor for N writes due at one instant. Each site's p99 is then printed as
+  floor + what the site adds.
+
+Configuration (print both when reporting): the server process runs on uvloop like
+`georoute site` (`--server-loop asyncio` for the standard loop), the client on uvloop
+(`--client-loop`); `--pin` puts the server and the client on different CPUs
+(`os.sched_setaffinity`), so the client waking to read a burst never preempts the
+server writing it (other processes on the host still share both cores).
 
 Nothing in the first `--warmup` seconds is measured (chunks arriving then, TTFT of
 requests sent then): every client starts at once, a burst no real population makes.
@@ -23,7 +35,8 @@ chunk lag passes 5 ms, and reports where. `--same-process` runs the clients insi
 the server process instead (they then compete for the same event loop).
 
 Run: .venv/bin/python tests/perf/bench_site_timing.py [--concurrency 200] [--duration 20]
-     .venv/bin/python tests/perf/bench_site_timing.py --sweep
+     .venv/bin/python tests/perf/bench_site_timing.py --floor [--pin]
+     .venv/bin/python tests/perf/bench_site_timing.py --sweep [--floor]
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiohttp
 import numpy as np
@@ -48,6 +62,8 @@ MODEL = "llama-3.3-70b"
 class SiteFigures:
     chunk_lag_ms: list[float] = field(default_factory=list)
     ttft_err_ms: list[float] = field(default_factory=list)
+    intake_ms: list[float] = field(default_factory=list)  # server arrival - client send
+    first_lag_ms: list[float] = field(default_factory=list)  # first chunk's lag
     chunks: int = 0
     tokens: int = 0
     requests: int = 0
@@ -93,6 +109,17 @@ async def stream_once(
                 fig.requests += 1
 
 
+def _number_after(buf: bytes, key: bytes) -> float | None:
+    """The JSON number following the last `key` in `buf` (None if absent)."""
+    at = buf.rfind(key)
+    if at < 0:
+        return None
+    start = stop = at + len(key)
+    while stop < len(buf) and buf[stop] in b"0123456789.-e":
+        stop += 1
+    return float(buf[start:stop])
+
+
 class LeanStream(asyncio.Protocol):
     """One keep-alive connection running a closed loop of streamed requests, parsing
     the bytes in `data_received` (no task switch, no SSE decoding per chunk): the
@@ -119,11 +146,11 @@ class LeanStream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sent_at = 0.0
         self.first_at: float | None = None
+        self.first_lag = 0.0
         self.tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self.send()
 
     def send(self) -> None:
@@ -149,10 +176,12 @@ class LeanStream(asyncio.Protocol):
                 stop += 1
             if stop >= len(buf):
                 break  # the number continues in the next packet
-            fig.chunk_lag_ms.append((now - float(buf[start:stop])) * 1000.0)
+            lag_ms = (now - float(buf[start:stop])) * 1000.0
+            fig.chunk_lag_ms.append(lag_ms)
             fig.chunks += 1
             if self.first_at is None:
                 self.first_at = now
+                self.first_lag = lag_ms
             pos = stop
         if b"data: [DONE]" in buf and buf.endswith(b"0\r\n\r\n"):
             ttft = buf.rfind(b'"ttft_ms":')
@@ -160,6 +189,10 @@ class LeanStream(asyncio.Protocol):
             if ttft >= 0 and out >= 0 and self.first_at is not None:
                 site_ttft = float(buf[ttft + 10 : buf.find(b",", ttft)])
                 ttft_fig.ttft_err_ms.append((self.first_at - self.sent_at) * 1000.0 - site_ttft)
+                ttft_fig.first_lag_ms.append(self.first_lag)
+                arrived = _number_after(buf, b'"arrived_t":')
+                if arrived is not None:
+                    ttft_fig.intake_ms.append((arrived - self.sent_at) * 1000.0)
                 fig.tokens += int(buf[out + 16 : buf.find(b",", out)])
                 fig.requests += 1
             self.send()
@@ -322,11 +355,13 @@ def report(
         print(f"       chunk lag ms   {pct(f.chunk_lag_ms)}   (client arrival - schedule)")
         print(f"       server writes  {server[name]}   (write - schedule)")
         print(f"       TTFT error ms  {pct(f.ttft_err_ms)}")
+        print(f"        = intake ms   {pct(f.intake_ms)}   (site's arrival - client send)")
+        print(f"        + 1st chunk   {pct(f.first_lag_ms)}   (its lag)")
         p99[name] = float(np.percentile(np.asarray(f.chunk_lag_ms), 99)) if f.chunk_lag_ms else 0.0
     return p99
 
 
-async def serve(ready_fd: int | None) -> None:
+async def serve() -> None:
     from sites.server.runner import run_sites
     from sites.topology import SiteConfig
 
@@ -344,8 +379,143 @@ async def serve(ready_fd: int | None) -> None:
     await group.stop()
 
 
+class FloorHub:
+    """The machine's floor for the GPU case: a bare asyncio server (no HTTP library,
+    no engine, no pacer logic) that writes one pre-built chunk to every open stream
+    at each `period` boundary, all due at the same instant, the same bytes on the wire
+    as a site's. What the lean client then measures is what this host's scheduler,
+    event loop and loopback TCP allow for N writes due at once; a site can only add
+    to it."""
+
+    HEAD = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+
+    def __init__(self, period_s: float, output_tokens: int) -> None:
+        self.period_s = period_s
+        self.output_tokens = output_tokens
+        self.active: dict[FloorConn, int] = {}  # stream -> tokens sent
+        self.loop = asyncio.get_running_loop()
+        self.next_at = time.monotonic() + period_s
+        self.loop.call_later(period_s, self.tick)
+
+    def tick(self) -> None:
+        due = self.next_at
+        self.next_at += self.period_s
+        self.loop.call_later(max(0.0, self.next_at - time.monotonic()), self.tick)
+        stamp = b"%.6f" % due
+        body = (
+            b'data: {"id":"chatcmpl-floor","object":"chat.completion.chunk","created":0,'
+            b'"model":"m","choices":[{"index":0,"delta":{"content":" fox"},'
+            b'"logprobs":null,"finish_reason":null}],"georoute_t":' + stamp + b"}\n\n"
+        )
+        plain = b"%x\r\n%b\r\n" % (len(body), body)
+        done = []
+        for conn, sent in self.active.items():
+            if sent == 0:
+                conn.first_at = due
+            if sent + 1 < self.output_tokens:
+                conn.transport.write(plain)
+                self.active[conn] = sent + 1
+                continue
+            ttft_ms = (conn.first_at - conn.arrived_at) * 1000.0
+            last = body[:-3] + (
+                b',"georoute":{"ttft_ms":%.3f,"output_tokens":%d,"arrived_t":%.6f}}\n\n'
+                b"data: [DONE]\n\n" % (ttft_ms, self.output_tokens, conn.arrived_at)
+            )
+            conn.transport.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(last), last))
+            done.append(conn)
+        for conn in done:
+            del self.active[conn]
+
+
+class FloorConn(asyncio.Protocol):
+    def __init__(self, hub: FloorHub) -> None:
+        self.hub = hub
+        self.buf = b""
+        self.arrived_at = self.first_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = int(self.buf.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
+        if len(self.buf) < end + 4 + length:
+            return
+        self.buf = self.buf[end + 4 + length :]
+        self.arrived_at = time.monotonic()
+        self.transport.write(FloorHub.HEAD)
+        self.hub.active[self] = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.hub.active.pop(self, None)
+
+
+async def serve_floor(period_s: float, output_tokens: int) -> None:
+    loop = asyncio.get_running_loop()
+    hub = FloorHub(period_s, output_tokens)
+    server = await loop.create_server(lambda: FloorConn(hub), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(json.dumps({"floor": f"http://127.0.0.1:{port}"}), flush=True)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    server.close()
+
+
+def spawn(args: argparse.Namespace, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """A server subprocess (sites, or the floor) on the chosen loop and CPU."""
+    flags = ["--pin"] if args.pin else []
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *extra, *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GEOROUTE_EVENT_LOOP": args.server_loop},
+    )
+    assert proc.stdout is not None
+    return proc, json.loads(proc.stdout.readline())
+
+
+def stop_server(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    assert proc.stdout is not None
+    tail = proc.stdout.read()
+    proc.wait(timeout=60)
+    return tail
+
+
+def pin_to(which: str) -> str:
+    """Pin this process: the server to the last CPU, the client to the first (the
+    kernel then never runs them on one core, so a burst of writes is not preempted
+    by the client waking to read it; other processes still share both cores)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "not pinned (one CPU)"
+    cpu = cpus[-1] if which == "server" else cpus[0]
+    os.sched_setaffinity(0, {cpu})
+    return f"{which} on CPU {cpu}"
+
+
 async def main_async(args: argparse.Namespace) -> None:
     server = None
+    floor_url: str | None = None
+    floor_proc = None
+    if args.pin:
+        print(f"pinned: {pin_to('client')}, server on the other CPU")
+    if args.floor:
+        floor_proc, floor = spawn(
+            args,
+            "--serve-floor",
+            "--floor-period-ms",
+            str(args.floor_period_ms),
+            "--output-tokens",
+            str(args.output_tokens),
+        )
+        floor_url = floor["floor"]
     if args.same_process:
         from sites.server.runner import run_sites
         from sites.topology import SiteConfig
@@ -358,17 +528,14 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         urls = dict(group)
     else:
-        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
-            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=os.environ
-        )
-        assert server.stdout is not None
-        urls = json.loads(server.stdout.readline())
+        server, urls = spawn(args, "--serve")
     print(
         f"sites {urls}; clients in "
         f"{'the server process' if args.same_process else 'a separate process'}; "
         f"{args.input_tokens}/{args.output_tokens} tokens, "
         f"{args.warmup:.0f} s warm-up + {args.duration:.0f} s measured per level; "
-        f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}"
+        f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}; server loop {args.server_loop}, "
+        f"client loop {args.client_loop}"
     )
     try:
         print(f"  baseline: {args.concurrency} bare asyncio timers firing together, lateness ms")
@@ -377,11 +544,20 @@ async def main_async(args: argparse.Namespace) -> None:
         passed: dict[str, int | None] = dict.fromkeys(urls)
         failed: set[str] = set()
         for c in levels:
+            if floor_url is not None:
+                floor_figs = await run_clients({"floor": floor_url}, args, c)
+                floor_p99 = report(c, floor_figs, args.duration, {"floor": "(bare writes)"})
             before = await server_lag_buckets(urls)
             figs = await run_clients(urls, args, c)
             after = await server_lag_buckets(urls)
             shares = {n: lag_shares(before[n], after[n]) for n in urls}
             p99 = report(c, figs, args.duration, shares)
+            if floor_url is not None:
+                for name, value in p99.items():
+                    print(
+                        f"  {name}: p99 chunk lag {value:.2f} ms = floor {floor_p99['floor']:.2f} "
+                        f"ms + {value - floor_p99['floor']:.2f} ms added by the site"
+                    )
             if args.sweep:
                 for name, value in p99.items():
                     if value > 5.0:
@@ -394,11 +570,10 @@ async def main_async(args: argparse.Namespace) -> None:
             for name, level in passed.items():
                 print(f"{name}: highest streams per site with p99 chunk lag <= 5 ms: {level}")
     finally:
+        if floor_proc is not None:
+            stop_server(floor_proc)
         if server is not None:
-            server.terminate()
-            assert server.stdout is not None
-            cpu = json.loads(server.stdout.readline())["server_cpu_s"]
-            server.wait(timeout=60)
+            cpu = json.loads(stop_server(server).splitlines()[0])["server_cpu_s"]
             print(f"server process CPU: {cpu:.1f} s over the whole run")
         else:
             await group.stop()
@@ -423,12 +598,54 @@ def main() -> None:
     p.add_argument(
         "--aiohttp-client", action="store_true", help="measure with aiohttp's client (slower)"
     )
+    p.add_argument(
+        "--server-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the server process (GEOROUTE_EVENT_LOOP; default uvloop, as "
+        "`georoute site`)",
+    )
+    p.add_argument(
+        "--client-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the measuring client (default uvloop: fewer microseconds per read)",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server process to the last CPU and the client to the first",
+    )
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="first measure a bare server that writes to every stream at each boundary",
+    )
+    p.add_argument(
+        "--floor-period-ms",
+        type=float,
+        default=40.0,
+        help="the floor server's iteration (default 40 ms)",
+    )
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.serve:
-        asyncio.run(serve(None))
+    if args.serve or args.serve_floor:
+        if args.pin:
+            pin_to("server")
+        from sites.server.runner import run_event_loop
+
+        if args.serve_floor:
+            run_event_loop(serve_floor(args.floor_period_ms / 1000.0, args.output_tokens))
+        else:
+            run_event_loop(serve())
         return
-    asyncio.run(main_async(args))
+    if args.client_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main_async(args))
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from site_fakes import FixedRateEngine
 
 from georoute.cli import main
 from sites.server import tokens
-from sites.server.runner import run_sites
+from sites.server.runner import EVENT_LOOP_ENV, event_loop_factory, run_event_loop, run_sites
 from sites.topology import SiteConfig
 
 MODEL = "llama-3.1-8b"
@@ -196,3 +196,25 @@ async def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_site_process_loop_is_uvloop_unless_asked_for_asyncio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv(EVENT_LOOP_ENV, raising=False)
+    assert event_loop_factory() is uvloop.new_event_loop
+    monkeypatch.setenv(EVENT_LOOP_ENV, " AsyncIO ")
+    assert event_loop_factory() is None
+
+
+def test_run_event_loop_runs_on_the_chosen_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    monkeypatch.delenv(EVENT_LOOP_ENV, raising=False)
+    assert run_event_loop(loop_type()) is uvloop.Loop
+    monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
+    assert not issubclass(run_event_loop(loop_type()), uvloop.Loop)
