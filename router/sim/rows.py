@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.sim.state import SimRequest, SimSite
+from router.sim.state import Outcome, SimRequest, SimSite
 from router.traffic import ClientGroup
 from sites.engine_api import RequestResult
 
@@ -26,15 +26,15 @@ def _identity(req: SimRequest, site: str | None, policy: str, group: ClientGroup
 
 
 def ok_row(
-    req: SimRequest, res: RequestResult, site: str, policy: str, group: ClientGroup
+    req: SimRequest, res: Outcome, site: str, policy: str, group: ClientGroup
 ) -> dict[str, Any]:
     """A served request. Client-side times add the network legs to the site's:
     TTFT = handshake + up (+ failed attempts) + queue + prefill + down."""
+    _rid, output_tokens, first_at, finished_at, queue_s, ttft_s, tpot_s, energy_j, cost_usd = res
     down_ms = req.net_down_ms
-    first_at = res.first_token_at
     ttft_ms = None if first_at is None else (first_at - req.at_s) * 1000.0 + down_ms
-    queue_ms = res.queue_s * 1000.0
-    prefill_ms = None if res.ttft_s is None else (res.ttft_s - res.queue_s) * 1000.0
+    queue_ms = queue_s * 1000.0
+    prefill_ms = None if ttft_s is None else (ttft_s - queue_s) * 1000.0
     place = group.place
     return {  # _identity's columns, then the outcome (one dict: this runs per request)
         "request_id": req.rid,
@@ -46,22 +46,22 @@ def ok_row(
         "site": site,
         "policy": policy,
         "prompt_tokens": req.prompt,
-        "output_tokens": res.output_tokens,
+        "output_tokens": output_tokens,
         "net_up_ms": req.net_up_ms,
         "net_down_ms": down_ms,
         "handshake_ms": req.handshake_ms,
         "router_ms": 0.0,
         "queue_ms": queue_ms,
         "prefill_ms": prefill_ms,
-        "decode_ms": None if first_at is None else (res.finished_at - first_at) * 1000.0,
+        "decode_ms": None if first_at is None else (finished_at - first_at) * 1000.0,
         "ttft_ms": ttft_ms,
-        "tpot_ms": None if res.tpot_s is None else res.tpot_s * 1000.0,
-        "e2e_ms": (res.finished_at - req.at_s) * 1000.0 + down_ms,
+        "tpot_ms": None if tpot_s is None else tpot_s * 1000.0,
+        "e2e_ms": (finished_at - req.at_s) * 1000.0 + down_ms,
         "status": "ok",
         "error": "; ".join(req.errors),
         "retries": req.attempt,
-        "energy_j": res.energy_j,
-        "cost_usd": res.cost_usd,
+        "energy_j": energy_j,
+        "cost_usd": cost_usd,
     }
 
 

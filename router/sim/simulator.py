@@ -46,13 +46,11 @@ from router.sim.paths import PathTable
 from router.sim.regret import Hindsight, RegretAccumulator
 from router.sim.result import SimResult
 from router.sim.rows import failed_row, ok_row, site_sample
-from router.sim.state import SimRequest, SimSite
+from router.sim.state import Outcome, SimRequest, SimSite
 from router.traffic import RequestBlock, generate_blocks, request_id
 from sites.engine_api import (
     EngineCapacityError,
     EngineLoad,
-    EngineRequest,
-    RequestResult,
 )
 
 #: Engines are swept at least this often (virtual s) to end finished streams.
@@ -197,19 +195,18 @@ class Simulation:
 
     # -- engines ---------------------------------------------------------------------
     def advance(self, site: SimSite, at: float) -> None:
-        engine = site.engine
-        if engine is None or at <= site.advanced_to:
+        if site.engine is None or at <= site.advanced_to:
             return
-        report = engine.advance(at, record_tokens=False)
+        finished = site.collect(at)
         site.advanced_to = at
-        for result in report.finished:
+        for result in finished:
             self.finish(site, result)
 
-    def finish(self, site: SimSite, result: RequestResult) -> None:
-        req = site.inflight.pop(result.request_id, None)
+    def finish(self, site: SimSite, result: Outcome) -> None:
+        req = site.inflight.pop(result[0], None)
         if req is None:
             return
-        end_at = result.finished_at + req.net_down_ms / 1000.0
+        end_at = result[3] + req.net_down_ms / 1000.0
         self.end_stream(site, end_at)
         self.emit(ok_row(req, result, site.name, self.policy_name, self.groups[req.group]))
         self.n_ok += 1
@@ -302,14 +299,7 @@ class Simulation:
             return
         self.advance(site, at)
         try:
-            site.engine.submit(
-                EngineRequest(
-                    request_id=req.rid,
-                    prompt_tokens=req.prompt,
-                    output_tokens=req.output,
-                    arrived_at=at,
-                )
-            )
+            site.submit(req.rid, req.prompt, req.output, at)
         except EngineCapacityError as exc:
             self.retry_later(req, at, f"{site.name}: {exc}")
             return
@@ -355,7 +345,8 @@ class Simulation:
         elif event.action == "restore":
             if site.down:
                 site.down = False
-                site.engine = self.deps.build_engine(site.spec)
+                site.attach(self.deps.build_engine(site.spec))
+                assert site.engine is not None
                 site.engine.advance(at, record_tokens=False)
                 site.advanced_to = at
                 site.true_load = site.engine.load()
@@ -397,7 +388,7 @@ class Simulation:
                 self.retry_later(req, at, f"{site.name} failed before the first byte")
         site.inflight.clear()
         site.down = True
-        site.engine = None
+        site.attach(None)
         site.true_views.clear()
         site.true_load = EngineLoad(
             at=at,

@@ -6,9 +6,32 @@ millions of times, and they never leave the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from router.policies import SiteView
 from router.policies.types import Health, PlaceLike
-from sites.engine_api import DeploymentSpec, Engine, EngineLoad
+from sites.engine_api import DeploymentSpec, Engine, EngineLoad, EngineRequest, RequestResult
+
+#: A served request's outcome as the simulator carries it (RequestResult's fields, no
+#: object per request): (request_id, output_tokens, first_token_at, finished_at,
+#: queue_s, ttft_s, tpot_s, energy_j, cost_usd). `LPUEngine.advance_raw` yields these.
+Outcome = tuple[str, int, float | None, float, float, float | None, float | None, float, float]
+
+
+def outcome(res: RequestResult) -> Outcome:
+    """A RequestResult's `Outcome` (engines without `advance_raw`)."""
+    return (
+        res.request_id,
+        res.output_tokens,
+        res.first_token_at,
+        res.finished_at,
+        res.queue_s,
+        res.ttft_s,
+        res.tpot_s,
+        res.energy_j,
+        res.cost_usd,
+    )
+
 
 _EMPTY_LOAD = EngineLoad(
     at=0.0,
@@ -82,6 +105,7 @@ class SimSite:
 
     __slots__ = (
         "advanced_to",
+        "collect",
         "down",
         "drained",
         "engine",
@@ -93,6 +117,7 @@ class SimSite:
         "place",
         "snapshot",
         "spec",
+        "submit",
         "true_load",
         "true_views",
         "usd_per_mtok",
@@ -117,7 +142,10 @@ class SimSite:
         self.name = name
         self.place = place
         self.spec = spec
-        self.engine: Engine | None = engine
+        self.engine: Engine | None = None
+        self.collect: Callable[[float], list[Outcome]] = _no_outcomes
+        self.submit: Callable[[str, int, int, float], None] = _no_submit
+        self.attach(engine)
         self.weight = weight
         self.usd_per_mtok = usd_per_mtok
         self.max_in_flight = max_in_flight
@@ -131,6 +159,39 @@ class SimSite:
         self.snapshot = _EMPTY_LOAD  # as of the last stats refresh
         self.views: dict[int, SiteView] = {}
         self.true_views: dict[int, EngineLoad] = {}
+
+    def attach(self, engine: Engine | None) -> None:
+        """Serve with `engine` (None: the site is down). `collect(until)` advances it
+        and returns the finished requests' outcomes, `submit(id, prompt, output, at)`
+        queues a request: the engine's allocation-free forms when it has them."""
+        self.engine = engine
+        if engine is None:
+            self.collect, self.submit = _no_outcomes, _no_submit
+            return
+        raw = getattr(engine, "advance_raw", None)
+        if raw is not None:
+            self.collect = raw
+        else:
+
+            def collect(until: float, engine: Engine = engine) -> list[Outcome]:
+                return [outcome(r) for r in engine.advance(until, record_tokens=False).finished]
+
+            self.collect = collect
+        submit_raw = getattr(engine, "submit_raw", None)
+        if submit_raw is not None:
+            self.submit = submit_raw
+        else:
+
+            def submit(
+                rid: str, prompt: int, output: int, at: float, engine: Engine = engine
+            ) -> None:
+                engine.submit(
+                    EngineRequest(
+                        request_id=rid, prompt_tokens=prompt, output_tokens=output, arrived_at=at
+                    )
+                )
+
+            self.submit = submit
 
     def view(self) -> SiteView:
         """The policy's view: the stale snapshot with the live in-flight count."""
@@ -188,3 +249,11 @@ class SimSite:
         else:
             self.view_health = "healthy"
         self.views.clear()
+
+
+def _no_outcomes(until: float) -> list[Outcome]:
+    raise RuntimeError("the site has no engine")
+
+
+def _no_submit(rid: str, prompt: int, output: int, at: float) -> None:
+    raise RuntimeError("the site has no engine")

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Container
+from typing import Protocol
 
-from sites.engine_api import EngineCapacityError, EngineRequest, RequestResult
+from sites.engine_api import EngineCapacityError, RequestResult
 
 
-def check_request(request: EngineRequest, max_tokens: int, active: Container[str]) -> None:
+class RequestLike(Protocol):
+    """EngineRequest's fields (the LPU engine's lighter `_Req` has them too)."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def arrived_at(self) -> float: ...
+
+
+def check_request(request: RequestLike, max_tokens: int, active: Container[str]) -> None:
     """Reject what the deployment can never serve: empty requests, a prompt plus output
     beyond what one sequence may hold, or an id that is already in the engine."""
     if request.prompt_tokens < 1 or request.output_tokens < 1:
@@ -25,7 +39,7 @@ def check_request(request: EngineRequest, max_tokens: int, active: Container[str
 
 
 def make_result(
-    req: EngineRequest,
+    req: RequestLike,
     *,
     generated: int,
     first_scheduled_at: float | None,

@@ -36,6 +36,25 @@ from sites.engines.lpu_load import LoadTracker
 from sites.engines.replicas import ReplicaSlots
 from sites.engines.sharing import ShareLine
 
+#: A finished request as `advance_raw` reports it, the fields of its RequestResult
+#: (same values): (request_id, output_tokens, first_token_at, finished_at, queue_s,
+#: ttft_s, tpot_s, energy_j, cost_usd).
+RawResult = tuple[str, int, float, float, float, float, float | None, float, float]
+
+
+class _Req:
+    """What the engine keeps of a request (EngineRequest's fields, as `submit_raw`
+    takes them without building the frozen dataclass)."""
+
+    __slots__ = ("arrived_at", "output_tokens", "prompt_tokens", "request_id")
+
+    def __init__(self, request_id: str, prompt_tokens: int, output_tokens: int,
+                 arrived_at: float) -> None:
+        self.request_id = request_id
+        self.prompt_tokens = prompt_tokens
+        self.output_tokens = output_tokens
+        self.arrived_at = arrived_at
+
 
 class _Flight:
     """An admitted request: its full, deterministic token timeline."""
@@ -43,7 +62,7 @@ class _Flight:
     __slots__ = ("finish_at", "first_at", "interval_s", "replica", "reported", "req",
                  "seq", "start_at")
 
-    def __init__(self, req: EngineRequest, replica: int, start_at: float, first_at: float,
+    def __init__(self, req: EngineRequest | _Req, replica: int, start_at: float, first_at: float,
                  interval_s: float, seq: int) -> None:
         self.req = req
         self.replica = replica
@@ -73,7 +92,7 @@ class LPUEngine:
         self._slots = ReplicaSlots(deployment.replicas, deployment.max_num_seqs,
                                    deployment.kv_capacity_tokens)
         self._last_start = start_at
-        self._queue: deque[EngineRequest] = deque()
+        self._queue: deque[EngineRequest | _Req] = deque()
         self._queued_prompt = 0
         self._flights: dict[str, _Flight] = {}
         self._active: set[str] = set()  # queued or in flight
@@ -121,6 +140,16 @@ class LPUEngine:
         self._active.add(request.request_id)
         self._queue.append(request)
         self._queued_prompt += request.prompt_tokens
+
+    def submit_raw(self, request_id: str, prompt_tokens: int, output_tokens: int,
+                   arrived_at: float) -> None:
+        """`submit(EngineRequest(...))` without building the request object (the
+        simulator submits millions)."""
+        req = _Req(request_id, prompt_tokens, output_tokens, arrived_at)
+        check_request(req, self._max_context, self._active)
+        self._active.add(request_id)
+        self._queue.append(req)
+        self._queued_prompt += prompt_tokens
 
     def _admit(self, until: float) -> None:
         queue, slots = self._queue, self._slots
@@ -176,18 +205,26 @@ class LPUEngine:
     def _finished(self, f: _Flight) -> RequestResult:
         """`_result` of a flight that ran to its last token, built directly (the same
         arithmetic as `make_result`; this runs once per request)."""
+        rid, n, first, end, queue_s, ttft_s, tpot_s, energy_j, cost_usd = self._finished_raw(f)
+        req = f.req
+        return RequestResult(
+            request_id=rid, prompt_tokens=req.prompt_tokens, output_tokens=n,
+            arrived_at=req.arrived_at, first_scheduled_at=f.start_at, first_token_at=first,
+            finished_at=end, queue_s=queue_s, ttft_s=ttft_s, tpot_s=tpot_s,
+            energy_j=energy_j, cost_usd=cost_usd,
+        )
+
+    def _finished_raw(self, f: _Flight) -> RawResult:
+        """The values of `_finished(f)`, as a `RawResult` tuple."""
         req, start, first, end = f.req, f.start_at, f.first_at, f.finish_at
         busy_s = end - start if end > start else 0.0
         shared_s = self._shared_s(f, end) if busy_s > 0 else 0.0
         n = req.output_tokens
-        return RequestResult(
-            request_id=req.request_id, prompt_tokens=req.prompt_tokens, output_tokens=n,
-            arrived_at=req.arrived_at, first_scheduled_at=start, first_token_at=first,
-            finished_at=end, queue_s=max(start - req.arrived_at, 0.0),
-            ttft_s=first - req.arrived_at,
-            tpot_s=(end - first) / (n - 1) if n > 1 else None,
-            energy_j=self._slot_w * busy_s + self._idle_w * shared_s,
-            cost_usd=self._price_s * shared_s,
+        arrived = req.arrived_at
+        return (
+            req.request_id, n, first, end, start - arrived if start > arrived else 0.0,
+            first - arrived, (end - first) / (n - 1) if n > 1 else None,
+            self._slot_w * busy_s + self._idle_w * shared_s, self._price_s * shared_s,
         )
 
     def cancel(self, request_id: str, at: float) -> RequestResult | None:
@@ -258,6 +295,26 @@ class LPUEngine:
         if until > self._now:
             self._now = until
         return StepReport(now=self._now, tokens=tokens, finished=finished)
+
+    def advance_raw(self, until: float) -> list[RawResult]:
+        """`advance(until, record_tokens=False).finished` as `RawResult` tuples (the
+        simulator's path: no report or result objects)."""
+        if self._queue:
+            self._admit(until)
+        finished: list[RawResult] = []
+        heap = self._done_heap
+        if heap and heap[0][0] <= until:
+            flights = self._flights
+            while heap and heap[0][0] <= until:
+                _, rid, _, f = heapq.heappop(heap)
+                if flights.get(rid) is not f:
+                    continue  # cancelled
+                del flights[rid]
+                self._active.discard(rid)
+                finished.append(self._finished_raw(f))
+        if until > self._now:
+            self._now = until
+        return finished
 
     def load(self) -> EngineLoad:
         now = self._now
