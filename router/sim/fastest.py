@@ -170,6 +170,7 @@ class FastestRanker:
         base = self.policy_base_ms[g]
         new_conn = req.new_conn
         lpu = self.lpu
+        gpu_cols = self.gpu_cols
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
         scored: list[tuple[int, float]] = []
@@ -192,10 +193,18 @@ class FastestRanker:
                 total = busy if busy > s.in_flight else s.in_flight
                 cap = snap.max_running if snap.max_running > 1 else 1
                 running = total if total < cap else cap
-                if cols is not None:
-                    e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
-                else:
-                    e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
+                if cols is not None:  # _lpu_e2e, its usual case inlined
+                    if total - running + 1 > cap - running:
+                        e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
+                    else:
+                        e2e_s = cols.service[j]
+                else:  # _gpu_e2e, a column hit inlined
+                    col = gpu_cols.get((i, running, total - running, snap.kv_used_fraction,
+                                        snap.queued_prompt_tokens))
+                    if col is not None and col.start <= j < col.end:
+                        e2e_s = col.values[j - col.start]
+                    else:
+                        e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
                 rtt, rtt_hs = base[i]
                 ms = (rtt_hs if new_conn else rtt + 0.0) + e2e_s * 1000.0
                 keyed.append((ms, total / cap, rtt, s.name, i))
@@ -206,9 +215,17 @@ class FastestRanker:
                 cap = true.max_running if true.max_running > 1 else 1
                 running = total if total < cap else cap
                 if cols is not None:
-                    e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
+                    if total - running + 1 > cap - running:
+                        e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
+                    else:
+                        e2e_s = cols.service[j]
                 else:
-                    e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
+                    col = gpu_cols.get((i, running, total - running, true.kv_used_fraction,
+                                        true.queued_prompt_tokens))
+                    if col is not None and col.start <= j < col.end:
+                        e2e_s = col.values[j - col.start]
+                    else:
+                        e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
                 f, m, sg = ups[i]
                 up = f + exp(m + sg * z_up)
                 f, m, sg = downs[i]
@@ -217,16 +234,18 @@ class FastestRanker:
                 scored.append((i, ms))
                 if ms < best_ms:
                     best, best_ms = i, ms
+        if not keyed:
+            return ()
         keyed.sort()
-        ranked = tuple(k[4] for k in keyed[: self.max_attempts])
-        if with_regret and ranked:
+        first = keyed[0][4]
+        if with_regret:
             for i, ms in scored:
-                if i == ranked[0]:
+                if i == first:
                     chosen_ms = ms
             req.best_site = best
             req.best_pred_ms = best_ms
             req.chosen_pred_ms = chosen_ms
-        return ranked
+        return tuple([k[4] for k in keyed[: self.max_attempts]])
 
 
 def _lpu_e2e(cols: _LPUColumns, j: int, cap: int, running: int, queued: int) -> float:
