@@ -8,16 +8,20 @@ known at least one iteration ahead). Streaming responses are written by the site
 non-streaming responses, and HTTP/1.0 streams, pull chunks with `next_chunk`, which
 sleeps until the wall-clock time of the chunk's last token. Both apply the same rules.
 
-When to advance, and how far (`Pacing.horizon_s`, signed):
-- Continuous batching (GPUs), horizon = -grace: an iteration is committed `grace` (10 ms,
-  at most half the last iteration) after it starts, when the loop wakes at the
-  next iteration boundary plus grace (the earliest time any open stream runs out of
-  known tokens, or the engine's next event; for an idle engine, the first arrival).
-  A request that arrives within that grace is given the boundary as its arrival, so
-  it joins that iteration as it would on a real server whose scheduler is still
-  preparing the step. This is what lets a closed-loop client, which needs a
-  millisecond or two to answer the last token with its next request, see the same
-  schedule as `georoute predict`, where the next request arrives at that instant.
+When to advance, and how far (`Pacing.horizon_s`):
+- Continuous batching (GPUs), horizon = 0: an iteration's batch is fixed (the engine
+  advanced past its start) `lead` before it starts, where `lead` is how early the
+  pacer may release the tokens of the iteration before it (`release_early_s`): the
+  loop wakes at the next iteration boundary (the earliest time any open stream runs
+  out of known tokens, or the engine's next event; for an idle engine, the first
+  arrival) minus lead. So no token of iteration k leaves the site before iteration
+  k+1's batch is fixed, as on vLLM or TRT-LLM, whose scheduler plans step k+1 before
+  step k's output reaches any client. A request is stamped with its true arrival and
+  joins the first iteration not yet fixed: one arriving while an iteration runs (or
+  is fixed) waits for the next. A closed-loop client, which needs some time to answer
+  its last token with the next request, therefore misses the iteration that follows
+  that token; `georoute predict` models the same with a client turnaround
+  (`sites.predict`). An idle engine starts an iteration at the first arrival.
 - Static schedules (LPUs), horizon = +lookahead: a flight's whole timeline is fixed
   when it is admitted, so the loop runs `lookahead` ahead and wakes when the earliest
   stream has less than half of it left: a wake every lookahead/2, not every token.
@@ -50,7 +54,6 @@ __all__ = ["Chunk", "Pacing", "SiteDriver", "StreamDroppedError", "TimeMap", "To
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHUNKS_PER_S = 4000.0
-DEFAULT_GRACE_S = 0.010  # continuous batching: commit an iteration up to 10 ms after it starts
 DEFAULT_LOOKAHEAD_S = 0.05  # static schedules: keep 25-50 ms of tokens known
 DEFAULT_EARLY_S = 0.0005
 DEFAULT_CHUNK_COST_S = 30e-6  # first guess of one chunk write; the pacer measures it
@@ -62,11 +65,12 @@ DEFAULT_MAX_BURST_S = 0.003  # writes due at one instant should take no longer t
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pacing:
     """Driver knobs: the site's chunk budget (coalescing), how far past the wall clock
-    the engine is advanced (negative: a grace behind it), and how early a due chunk
-    may be released."""
+    the engine is advanced (positive: a static schedule's lookahead; 0: continuous
+    batching, committed just before each iteration), and how early a due chunk may be
+    released."""
 
     max_chunks_per_s: float = DEFAULT_MAX_CHUNKS_PER_S
-    horizon_s: float = -DEFAULT_GRACE_S
+    horizon_s: float = 0.0
     early_s: float = DEFAULT_EARLY_S
     chunk_cost_s: float = DEFAULT_CHUNK_COST_S
     max_spread_s: float = DEFAULT_MAX_SPREAD_S
@@ -76,14 +80,16 @@ class Pacing:
     def __post_init__(self) -> None:
         if not self.max_chunks_per_s > 0:
             raise ValueError("max_chunks_per_s must be positive")
+        if self.horizon_s < 0:
+            raise ValueError("horizon_s must not be negative")
         if self.early_s < 0:
             raise ValueError("early_s must not be negative")
 
     @classmethod
     def for_hardware_kind(cls, kind: str, **overrides: float) -> Pacing:
-        """Defaults per engine family: a grace for continuous batching, a lookahead
-        for the LPU's static pipeline schedules."""
-        horizon = DEFAULT_LOOKAHEAD_S if kind == "lpu" else -DEFAULT_GRACE_S
+        """Defaults per engine family: continuous batching commits each iteration as
+        it starts, the LPU's static pipeline schedules run a lookahead ahead."""
+        horizon = DEFAULT_LOOKAHEAD_S if kind == "lpu" else 0.0
         return cls(**{"horizon_s": horizon, **overrides})
 
 
@@ -112,10 +118,8 @@ class SiteDriver:
         self._burst = 1  # most streams sharing one token time in the last dispatch
         self.streams: dict[str, TokenStream] = {}
         self.failure: BaseException | None = None
-        # the engine's latest iteration (token gap); 10 ms until one is seen, so the
-        # first iteration after start-up gets a 5 ms grace
+        # the engine's latest iteration (token gap); 10 ms until one is seen
         self._iteration_s = 0.010
-        self._short_iteration_s = 0.010
         self._on_failure = on_failure
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Future[None] | None = None
@@ -150,7 +154,7 @@ class SiteDriver:
                 request_id=request_id,
                 prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens,
-                arrived_at=self._arrival_e(self.time.to_engine(now)),
+                arrived_at=self.time.to_engine(now),
             )
         )
         stream = TokenStream(
@@ -254,27 +258,10 @@ class SiteDriver:
                 need = stream.known_until_e
         return need if need < math.inf else None
 
-    def _arrival_e(self, now_e: float) -> float:
-        """The engine arrival time of a request arriving now: the uncommitted boundary
-        if it passed less than the grace ago (see the module docstring), else now."""
-        if self.horizon_s >= 0:
-            return now_e
-        grace = self._grace_s()
-        # the earliest uncommitted iteration start: where open streams run out of
-        # tokens, or the engine's next event (an idle engine: the first arrival)
-        for start in sorted(
-            t for t in (self._boundary_e(), self.engine.next_event_at()) if t is not None
-        ):
-            if 0.0 <= now_e - start <= grace:
-                return start
-        return now_e
-
-    def _grace_s(self) -> float:
-        """The commit delay for continuous batching: the configured grace, but at most
-        half the last iteration and never so late that an iteration's tokens (stamped
-        at its end) would be known after they are due (release margin + 1.5 ms)."""
-        dt = min(self._iteration_s, self._short_iteration_s)
-        return max(0.0, min(-self.horizon_s, dt / 2.0, dt - self.release_early_s() - 0.0015))
+    def _lead_s(self) -> float:
+        """How long before an iteration starts its batch is fixed (continuous batching):
+        the earliest the pacer may release the previous iteration's tokens."""
+        return self.release_early_s()
 
     def _next_wake_e(self) -> float | None:
         """Engine time at which the loop should advance the engine next."""
@@ -286,13 +273,13 @@ class SiteDriver:
         if not times:
             return None
         h = self.horizon_s
-        return min(times) + (-h / 2.0 if h > 0 else self._grace_s())
+        return min(times) + (-h / 2.0 if h > 0 else -self._lead_s())
 
     def _until_e(self, now_e: float) -> float:
-        """How far to advance: a lookahead past now, or a grace behind it (plus a
-        microsecond, so that waking exactly at start + grace runs that iteration)."""
+        """How far to advance: a lookahead past now, or the lead (plus a microsecond, so
+        that waking exactly at start - lead fixes that iteration)."""
         h = self.horizon_s
-        return now_e + h if h > 0 else now_e - self._grace_s() + 1e-6
+        return now_e + h if h > 0 else now_e + self._lead_s() + 1e-6
 
     async def _run(self) -> None:
         try:
@@ -326,18 +313,11 @@ class SiteDriver:
         streams = self.streams
         if report.tokens:
             same: dict[float, int] = {}
-            shortest = math.inf
             for run in report.tokens:
                 same[run.first_at] = same.get(run.first_at, 0) + 1
-                if 0 < run.interval_s < shortest:
-                    shortest = run.interval_s
             # a decaying maximum: one small step (a prefill-only iteration) must not
             # make the next full decode batch look small
             self._burst = max(max(same.values()), int(self._burst * 0.95))
-            # and a decaying minimum for the grace: after a long prefill iteration the
-            # next one may be a short decode step, whose tokens must not be late
-            if shortest < math.inf:
-                self._short_iteration_s = min(shortest, self._short_iteration_s * 1.02)
         with self.pacer.batch():
             for run in report.tokens:
                 if run.interval_s > 0:

@@ -1,13 +1,18 @@
 """A live site under a large closed-loop load versus `georoute predict` (prints
 figures; not a pytest test).
 
-For each deployment, `predict` runs the closed loop in virtual time; then a live site
-(real engine, wall clock, sockets on 127.0.0.1) is driven by the same closed loop from
-a bare aiohttp client in this process (tests/sites/closed_loop.py). Printed: mean TTFT
-and TPOT from predict, from the site's own `georoute` accounting, and as measured by
-the client, with the client's deviation from predict.
+For each deployment, `predict` runs the closed loop in virtual time (with its default
+client turnaround, and lock-step, 0 ms, for reference); then a live site (real
+engine, wall clock, sockets on 127.0.0.1) is driven by the same closed loop from a
+bare aiohttp client in this process (tests/sites/closed_loop.py). Printed per run:
+mean TTFT and TPOT from predict, from the site's own `georoute` accounting, and as
+measured by the client, with the deviations from predict; the client turnarounds
+measured (last content chunk to the next send, p10/p50/p90). With --repeats N the
+live runs repeat and a summary gives the spread (min..max) of the client's
+deviation per deployment.
 
 Run: .venv/bin/python tests/perf/bench_site_vs_predict.py
+     .venv/bin/python tests/perf/bench_site_vs_predict.py --repeats 3
      .venv/bin/python tests/perf/bench_site_vs_predict.py --gpu-concurrency 128 --waves 4
 """
 
@@ -26,19 +31,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sites"))
 
 from closed_loop import closed_loop
 
-from sites.predict import predict
+from sites.predict import DEFAULT_CLIENT_TURNAROUND_MS, predict
 from sites.server.runner import run_sites
 from sites.topology import SiteConfig
 
 
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
 async def one(
-    site: SiteConfig, *, input_tokens: int, output_tokens: int, concurrency: int, waves: int
-) -> None:
+    site: SiteConfig,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    concurrency: int,
+    waves: int,
+    turnaround_ms: float,
+) -> tuple[float, float]:
+    """One live run; returns the client's (TTFT, TPOT) deviation from predict."""
+    lengths = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     expected = predict(
-        site.deployment(),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        concurrency=concurrency,
+        site.deployment(), concurrency=concurrency, client_turnaround_ms=turnaround_ms,
+        **lengths,
+    )
+    lock_step = predict(
+        site.deployment(), concurrency=concurrency, client_turnaround_ms=0.0, **lengths
     )
     group = await run_sites([site])
     t0 = time.perf_counter()
@@ -48,44 +66,68 @@ async def one(
             result = await closed_loop(
                 (session, group.url(site.name)),
                 model=site.model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
                 concurrency=concurrency,
                 requests=waves * concurrency,
+                **lengths,
             )
     finally:
         await group.stop()
     wall = time.perf_counter() - t0
+    turn = result.turnarounds_ms()
     print(
         f"{site.hardware} x {site.model}: {input_tokens}/{output_tokens} tokens, "
         f"concurrency {concurrency}, {len(result.samples)} requests "
-        f"({len(result.steady)} in the steady window), {wall:.1f} s"
+        f"({len(result.steady)} in the steady window), {wall:.1f} s, "
+        f"load {os.getloadavg()[0]:.2f}"
     )
-    for key, pred in (("ttft_ms", expected.ttft_ms), ("tpot_ms", expected.tpot_ms)):
+    print(
+        f"  client turnaround p10/p50/p90 {pct(turn, 0.1):.2f}/{pct(turn, 0.5):.2f}/"
+        f"{pct(turn, 0.9):.2f} ms (predict models {turnaround_ms:g} ms x U[0.5, 1.5])"
+    )
+    deviations = []
+    for key, pred, zero in (
+        ("ttft_ms", expected.ttft_ms, lock_step.ttft_ms),
+        ("tpot_ms", expected.tpot_ms, lock_step.tpot_ms),
+    ):
         site_v, client_v = result.site_mean(key), result.mean(key)
+        deviations.append(client_v / pred - 1)
         print(
-            f"  {key[:4].upper()} predict {pred:9.2f} ms   "
+            f"  {key[:4].upper()} predict {pred:9.2f} ms (lock-step {zero:9.2f})   "
             f"site {site_v:9.2f} ms ({site_v / pred - 1:+6.1%})   "
             f"client {client_v:9.2f} ms ({client_v / pred - 1:+6.1%})"
         )
+    return deviations[0], deviations[1]
 
 
 async def main_async(args: argparse.Namespace) -> None:
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
-    await one(
-        SiteConfig(name="gpu", place="Ashburn", hardware="h100-sxm", model=args.model),
-        input_tokens=args.input_tokens,
-        output_tokens=args.output_tokens,
-        concurrency=args.gpu_concurrency,
-        waves=args.waves,
+    runs = (
+        (SiteConfig(name="gpu", place="Ashburn", hardware="h100-sxm", model=args.model),
+         args.gpu_concurrency),
+        (SiteConfig(name="lpu", place="Riyadh", hardware="groq-lpu", model=args.model),
+         args.lpu_concurrency),
     )
-    await one(
-        SiteConfig(name="lpu", place="Riyadh", hardware="groq-lpu", model=args.model),
-        input_tokens=args.input_tokens,
-        output_tokens=args.output_tokens,
-        concurrency=args.lpu_concurrency,
-        waves=args.waves,
-    )
+    spread: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(args.repeats):
+        for site, concurrency in runs:
+            dev = await one(
+                site,
+                input_tokens=args.input_tokens,
+                output_tokens=args.output_tokens,
+                concurrency=concurrency,
+                waves=args.waves,
+                turnaround_ms=args.client_turnaround_ms,
+            )
+            spread.setdefault(f"{site.hardware} x{concurrency}", []).append(dev)
+    if args.repeats > 1:
+        print("client vs predict over the repeats (min .. max):")
+        for name, devs in spread.items():
+            ttft = sorted(d[0] for d in devs)
+            tpot = sorted(d[1] for d in devs)
+            print(
+                f"  {name:16s} TTFT {ttft[0]:+6.1%} .. {ttft[-1]:+6.1%}   "
+                f"TPOT {tpot[0]:+6.1%} .. {tpot[-1]:+6.1%}   ({len(devs)} runs)"
+            )
 
 
 def main() -> None:
@@ -98,6 +140,9 @@ def main() -> None:
     p.add_argument("--gpu-concurrency", type=int, default=64)
     p.add_argument("--lpu-concurrency", type=int, default=128)
     p.add_argument("--waves", type=int, default=4, help="requests = waves x concurrency")
+    p.add_argument("--repeats", type=int, default=1, help="live runs per deployment")
+    p.add_argument("--client-turnaround-ms", type=float, default=DEFAULT_CLIENT_TURNAROUND_MS,
+                   help="predict's mean client turnaround")
     asyncio.run(main_async(p.parse_args()))
 
 

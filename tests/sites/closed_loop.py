@@ -4,9 +4,14 @@ extension), read the stream to its end, and send the next at once. Shared by the
 site-vs-predict test and the perf benchmark.
 
 Client-side figures: TTFT = first content chunk minus send time; TPOT = (last content
-chunk - first content chunk) / (output tokens - 1). The steady window is predict's:
-requests sent after the first `concurrency` completions and finished before the
-last request was sent.
+chunk - first content chunk) / (output tokens - 1). The window is predict's
+(sites/predict.py): the first `requests` requests are measured, the users keep sending
+until all of them have finished, and the steady ones are those sent between the
+`concurrency`-th completion and the last measured send. Each user's turnaround (its
+previous last content chunk to this send: reading the end of the stream, reusing the
+connection) is kept; it is the client's share of what `georoute predict
+--client-turnaround-ms` models (the server's share, taking the request in, is not
+visible here).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import fmean
 from typing import Any
 
@@ -29,6 +34,7 @@ class Sample:
     last_at: float
     output_tokens: int
     site: dict[str, Any]
+    turnaround_ms: float | None = None  # None: the user's first request
 
     @property
     def ttft_ms(self) -> float:
@@ -49,6 +55,10 @@ class LoopResult:
 
     def site_mean(self, key: str) -> float:
         return fmean(s.site[key] for s in self.steady)
+
+    def turnarounds_ms(self) -> list[float]:
+        """Every measured client turnaround, sorted."""
+        return sorted(s.turnaround_ms for s in self.samples if s.turnaround_ms is not None)
 
 
 async def one_request(
@@ -115,17 +125,27 @@ async def closed_loop(
     requests: int,
 ) -> LoopResult:
     samples: list[Sample] = []
-    remaining = requests
+    sent = outstanding = 0
 
     async def user() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
+        nonlocal sent, outstanding
+        previous: Sample | None = None
+        while sent < requests or outstanding > 0:
+            counted = sent < requests  # later ones only keep the load on
+            sent += 1
+            outstanding += counted
             if isinstance(client, AsyncOpenAI):
                 sample = await one_request(client, model, input_tokens, output_tokens)
             else:
                 sample = await one_raw_request(*client, model, input_tokens, output_tokens)
-            samples.append(sample)
+            if previous is not None:
+                sample = replace(
+                    sample, turnaround_ms=(sample.sent_at - previous.last_at) * 1000.0
+                )
+            if counted:
+                samples.append(sample)
+                outstanding -= 1
+            previous = sample
 
     if not isinstance(client, AsyncOpenAI):  # open every connection before the clock starts
         session, url = client
@@ -139,5 +159,5 @@ async def closed_loop(
     done = sorted(samples, key=lambda s: s.last_at)
     warm_at = done[min(concurrency, len(done)) - 1].last_at
     cool_at = max(s.sent_at for s in samples)
-    steady = [s for s in done if s.sent_at >= warm_at and s.last_at <= cool_at]
+    steady = [s for s in done if warm_at <= s.sent_at <= cool_at]
     return LoopResult(samples=done, steady=steady or done)

@@ -30,10 +30,55 @@ def test_steady_window_drops_warm_up_and_cool_down():
     run = run_closed_loop(NIM, input_tokens=1000, output_tokens=100, concurrency=10,
                           requests=100)
     assert len(run.results) == 100
+    assert all(r.request_id.startswith("r") for r in run.results)  # measured ones only
     start, end = run.window_s
     assert 0 < start < end < max(r.finished_at for r in run.results)
-    assert all(start <= r.arrived_at and r.finished_at <= end for r in run.steady)
+    # chosen by arrival alone: those that arrived in the window, however long they took
+    assert run.steady == [r for r in run.results if start <= r.arrived_at <= end]
+    assert any(r.finished_at > end for r in run.steady)
     assert 0 < len(run.steady) < 100
+
+
+def test_each_request_is_sent_one_client_turnaround_after_a_completion():
+    run = run_closed_loop(NIM, input_tokens=1000, output_tokens=20, concurrency=4,
+                          requests=40, client_turnaround_ms=2.0, seed=7)
+    triggers = [0.0] + [r.finished_at for r in run.results]
+    for r in run.results:
+        assert any(0.001 <= r.arrived_at - t <= 0.003 for t in triggers), r
+    again = run_closed_loop(NIM, input_tokens=1000, output_tokens=20, concurrency=4,
+                            requests=40, client_turnaround_ms=2.0, seed=7)
+    assert again.prediction == run.prediction  # seeded
+
+
+def test_zero_turnaround_is_the_lock_step_loop():
+    run = run_closed_loop(NIM, input_tokens=1000, output_tokens=20, concurrency=4,
+                          requests=40, client_turnaround_ms=0.0)
+    finishes = {r.finished_at for r in run.results} | {0.0}
+    assert all(r.arrived_at in finishes for r in run.results)
+
+
+def test_a_request_sent_after_a_token_misses_the_next_iteration():
+    """Continuous batching fixes iteration k+1 before iteration k's tokens reach a
+    client, so any turnaround (not zero) gives one schedule: the prediction does not
+    depend on how long it is, as long as it is shorter than an iteration."""
+    spec = DeploymentSpec(hardware="h100-sxm", model="llama-3.3-70b", precision="fp8")
+    kw = {"input_tokens": 1000, "output_tokens": 100, "concurrency": 64}
+    p = {t: predict(spec, client_turnaround_ms=t, **kw) for t in (0.0, 0.3, 1.0, 3.0)}
+    for t in (0.3, 3.0):
+        assert p[t].ttft_ms == pytest.approx(p[1.0].ttft_ms, rel=0.01)
+        assert p[t].tpot_ms == pytest.approx(p[1.0].tpot_ms, rel=0.01)
+    # lock-step: each wave of 64 joins the iteration right after its last tokens
+    assert p[0.0].ttft_ms < 0.8 * p[1.0].ttft_ms
+
+
+def test_window_by_arrival_is_not_biased_by_the_cut():
+    """An LPU with 80 slots for 128 clients: waits are nothing or a whole service
+    time, in FCFS order; a short run's mean TTFT agrees with a long run's."""
+    spec = DeploymentSpec(hardware="groq-lpu", model="llama-3.3-70b", precision="fp8")
+    kw = {"input_tokens": 1000, "output_tokens": 100, "concurrency": 128}
+    short = predict(spec, **kw)
+    long = predict(spec, requests=40 * 128, **kw)
+    assert short.ttft_ms == pytest.approx(long.ttft_ms, rel=0.05)
 
 
 def test_default_request_count():
@@ -52,6 +97,12 @@ def test_non_positive_numbers_name_the_field(field):
     kwargs = {"input_tokens": 10, "output_tokens": 10, "concurrency": 1, field: 0}
     with pytest.raises(DeploymentError, match=field):
         predict(NIM, **kwargs)
+
+
+def test_negative_turnaround_is_refused():
+    with pytest.raises(DeploymentError, match="client_turnaround_ms"):
+        predict(NIM, input_tokens=10, output_tokens=10, concurrency=1,
+                client_turnaround_ms=-1.0)
 
 
 def test_throughput_obeys_littles_law_in_the_steady_state():
