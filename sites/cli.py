@@ -35,6 +35,11 @@ def register(sub: Any) -> None:
     p.add_argument("--requests", type=int, default=None,
                    help="requests to simulate (default max(4 x concurrency, 200))")
     p.add_argument("--max-num-seqs", type=int, default=None, help="scheduler batch limit")
+    p.add_argument("--client-turnaround-ms", type=float, default=None,
+                   help="mean time from a request's last token to the client's next request "
+                   "reaching the engine (default 1 ms, a client next to the site; each "
+                   "turnaround is drawn from U[0.5, 1.5] x this; 0: lock-step clients)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the turnaround draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_predict)
 
@@ -67,10 +72,16 @@ def _predict(args: argparse.Namespace) -> int:
         DeploymentSpec,
         EngineCapacityError,
     )
-    from sites.predict import run_closed_loop
+    from sites.predict import DEFAULT_CLIENT_TURNAROUND_MS, run_closed_loop
 
     _check_positive(args, "input_tokens", "output_tokens", "concurrency", "requests",
                     "devices", "tp", "max_num_seqs")
+    turnaround_ms = args.client_turnaround_ms
+    if turnaround_ms is None:
+        turnaround_ms = DEFAULT_CLIENT_TURNAROUND_MS
+    elif not 0 <= turnaround_ms <= 60_000:  # also refuses nan and inf
+        raise CLIError(
+            f"--client-turnaround-ms must be between 0 and 60000, got {turnaround_ms}")
     if args.framework not in FRAMEWORKS:
         raise CLIError(f"--framework: unknown {args.framework!r}; valid: {', '.join(FRAMEWORKS)}")
     spec = DeploymentSpec(
@@ -82,6 +93,7 @@ def _predict(args: argparse.Namespace) -> int:
         run = run_closed_loop(
             spec, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
             concurrency=args.concurrency, requests=args.requests,
+            client_turnaround_ms=turnaround_ms, seed=args.seed,
         )
     except CatalogError as exc:
         flag = _flag_for(str(exc))
@@ -103,7 +115,7 @@ def _predict(args: argparse.Namespace) -> int:
         where = f"{r.devices}x {r.hardware} (tp {r.tp}, {r.framework}, max {r.max_num_seqs} seqs)"
     print(
         f"{where} {r.model} {r.precision}: {args.input_tokens} in / {args.output_tokens} out, "
-        f"concurrency {args.concurrency}"
+        f"concurrency {args.concurrency}, client turnaround {turnaround_ms:g} ms"
     )
     print(f"  TTFT            {result.ttft_ms:10.1f} ms")
     print(f"  TPOT            {result.tpot_ms:10.2f} ms")

@@ -8,7 +8,7 @@ from georoute.cli import main
 
 BASE = ["predict", "--hardware", "h100-sxm", "--devices", "2", "--model", "llama-3.3-70b",
         "--precision", "fp8", "--input-tokens", "1000", "--output-tokens", "100",
-        "--concurrency", "4", "--requests", "40"]
+        "--concurrency", "4", "--requests", "40", "--client-turnaround-ms", "1"]
 
 
 def test_predict_json_prints_exactly_the_design_keys(capsys):
@@ -23,6 +23,18 @@ def test_predict_text_output(capsys):
     out = capsys.readouterr().out
     assert "TTFT" in out
     assert "2x h100-sxm" in out
+    assert "client turnaround 1 ms" in out
+
+
+def test_client_turnaround_flag_reaches_the_model(capsys):
+    """Lock-step clients (0 ms) join the iteration right after their last token; any
+    real turnaround misses it: a different schedule, so different figures."""
+    big = swap(swap(BASE, "--concurrency", "64"), "--requests", "256")
+    results = {}
+    for ms in ("0", "1"):
+        assert main([*swap(big, "--client-turnaround-ms", ms), "--json"]) == 0
+        results[ms] = json.loads(capsys.readouterr().out)
+    assert results["0"]["ttft_ms"] < 0.9 * results["1"]["ttft_ms"]
 
 
 def swap(args, flag, value):
@@ -41,6 +53,8 @@ def swap(args, flag, value):
         ("--output-tokens", "-5", ["--output-tokens"]),
         ("--concurrency", "0", ["--concurrency"]),
         ("--requests", "0", ["--requests"]),
+        ("--client-turnaround-ms", "-1", ["--client-turnaround-ms"]),
+        ("--client-turnaround-ms", "nan", ["--client-turnaround-ms"]),
     ],
 )
 def test_bad_input_exits_2_naming_the_flag(capsys, flag, value, expect):
