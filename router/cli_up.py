@@ -4,6 +4,7 @@ alone, against sites given by URL). Imports nothing heavy until a command runs."
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> Any:
     from router.config import load_config
     from router.policies import policy_names
-    from router.up import UpOptions
+    from router.up import SWITCH_INTERVAL_ENV, UpOptions
     from sites.topology import ConfigError
 
     if not 0 <= args.port <= 65535:
@@ -93,6 +94,15 @@ def _options(args: argparse.Namespace) -> Any:
     share = getattr(args, "new_connections", 0.1)
     if not 0.0 <= share <= 1.0:
         raise CLIError(f"--new-connections must be a share in 0..1, got {share}")
+    switch_ms = os.environ.get(SWITCH_INTERVAL_ENV, "").strip() or "0.5"
+    try:
+        switch_s = float(switch_ms) / 1000.0
+    except ValueError:
+        switch_s = -1.0
+    if not 0.0 < switch_s < 1.0:  # see router.up._tune_runtime
+        raise CLIError(
+            f"${SWITCH_INTERVAL_ENV} must be a number of ms in (0, 1000), got {switch_ms!r}"
+        )
     if args.policy is not None and args.policy not in policy_names():
         raise CLIError(
             f"--policy: unknown policy {args.policy!r}; valid: {', '.join(policy_names())}"
@@ -115,6 +125,7 @@ def _options(args: argparse.Namespace) -> Any:
         duration_s=args.duration,
         dash=bool(getattr(args, "dash", False)),
         freeze_heap=True,
+        switch_interval_s=switch_s,
     )
     return config, opts
 
@@ -124,8 +135,6 @@ def _loop_factory() -> Any:
     requests per CPU-second and 5-13% less CPU per streamed chunk than asyncio's loop
     (tests/perf/bench_router_overhead.py --router-loop). `GEOROUTE_EVENT_LOOP=asyncio`
     picks the standard loop (to compare, or to debug); tests use the standard one."""
-    import os
-
     if os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
         return None
     try:

@@ -33,6 +33,7 @@ from router.traffic import Population
 from router.up_traffic import TrafficGenerator, lengths_for
 
 ADMIN_TOKEN_ENV = "GEOROUTE_ADMIN_TOKEN"
+SWITCH_INTERVAL_ENV = "GEOROUTE_SWITCH_INTERVAL_MS"  # see _tune_runtime
 Print = Callable[[str], None]
 
 
@@ -50,8 +51,10 @@ class UpOptions:
     status_every_s: float = 5.0
     drain_timeout_s: float = 120.0
     dash: bool = False  # run `georoute dash` in front (see run_dashboard)
-    # Freeze the start-up heap out of the cyclic GC (the CLI does; tests keep plain GC).
+    # Freeze the start-up heap out of the cyclic GC and shorten the GIL switch interval
+    # (`_tune_runtime`: the CLI does; tests keep CPython's defaults).
     freeze_heap: bool = False
+    switch_interval_s: float | None = None  # None: CPython's (5 ms)
 
 
 def _fmt_s(ms: float | None) -> str:
@@ -90,13 +93,27 @@ def _remove_signal_handlers() -> None:
             loop.remove_signal_handler(sig)
 
 
-def _freeze_heap() -> None:
-    """Move what start-up allocated (modules, gazetteer, catalogues: ~58k objects) out
-    of the cyclic GC's reach, so a full collection scans only what traffic allocates:
-    measured in the router under 200 streams, 42 -> 5 ms per full collection, a stall
-    every open stream would otherwise wait out."""
+def _tune_runtime(switch_interval_s: float | None) -> None:
+    """Process settings for a long-running router (the CLI applies them; tests keep
+    CPython's defaults).
+
+    The heap: move what start-up allocated (modules, gazetteer, catalogues: ~58k
+    objects) out of the cyclic GC's reach, so a full collection scans only what
+    traffic allocates: measured in the router under 200 streams, 42 -> 5 ms per full
+    collection, a stall every open stream would otherwise wait out.
+
+    The GIL switch interval: the router's worker threads (stats snapshots: tens of ms
+    of pure Python with a full window; the recorder's SQLite batches: ~3 ms per 100
+    rows) hold the GIL while the event loop thread waits up to one switch interval
+    for it each time, and every open stream with it. CPython's 5 ms is the size of the
+    whole p99 target; 0.5 ms bounds that wait (a loop beside a thread running 30 ms
+    of pure Python every 100 ms, tests/perf/bench_router_overhead.py --gil-demo: p99
+    loop lag 5.4 -> 2.3 ms).
+    The CLI passes 0.5 ms (`GEOROUTE_SWITCH_INTERVAL_MS` overrides it)."""
     gc.collect()
     gc.freeze()
+    if switch_interval_s is not None:
+        sys.setswitchinterval(switch_interval_s)
 
 
 class ListenError(OSError):
@@ -195,7 +212,7 @@ async def run_up(config: RouterConfig, opts: UpOptions, out: Print = print) -> i
         )
         runner, url = await _start_router(app, opts.host, sock)
         if opts.freeze_heap:
-            _freeze_heap()
+            _tune_runtime(opts.switch_interval_s)
         if generator is not None:
             generator.url = url + "/v1/chat/completions"
         _announce(config, dict(group), url, opts, run.get("id", ""), token, out)
@@ -286,7 +303,7 @@ async def run_router(config: RouterConfig, opts: UpOptions, out: Print = print) 
         )
         runner, url = await _start_router(app, opts.host, sock)
         if opts.freeze_heap:
-            _freeze_heap()
+            _tune_runtime(opts.switch_interval_s)
         out(f"georoute router: policy {config.router.policy}, {len(config.sites)} sites")
         for s in config.sites:
             out(f"  site   {s.name:<10} {s.url}")

@@ -33,7 +33,9 @@ extra Python process on the path costs on this machine, the floor under the rout
 `git archive` to a temporary directory, run from there): before/after figures for a
 change to the router, from the same run. `--router-env KEY=VALUE` (repeatable) sets an
 environment variable for the router only (not for the base router): with
-`--baseline-rev HEAD`, an A/B of a runtime setting.
+`--baseline-rev HEAD`, an A/B of a runtime setting. `--gil-demo` only shows, in this
+process, what a pure-Python worker thread (like the router's stats snapshot) does to an
+event loop's lag at CPython's GIL switch interval (5 ms) and at the router's (0.5 ms).
 """
 
 from __future__ import annotations
@@ -184,6 +186,45 @@ async def serve_relay(port: int, target_port: int) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
+
+
+def gil_demo(busy_ms: float = 30.0, seconds: float = 2.0) -> None:
+    """Loop lag (a 1 ms sleep's overshoot) beside a worker thread running `busy_ms` of
+    pure Python every 100 ms, at two GIL switch intervals, alternated."""
+
+    def busy() -> None:
+        end = time.perf_counter() + busy_ms / 1000.0
+        while time.perf_counter() < end:
+            sum(range(200))
+
+    async def measure() -> np.ndarray:
+        lags: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def tick() -> None:
+            while time.perf_counter() < stop_at:
+                t = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lags.append((time.perf_counter() - t - 0.001) * 1000.0)
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                await asyncio.to_thread(busy)
+                await asyncio.sleep(0.1)
+
+        await asyncio.gather(tick(), worker())
+        return np.asarray(lags)
+
+    default = sys.getswitchinterval()
+    results: dict[float, list[np.ndarray]] = {0.005: [], 0.0005: []}
+    for _ in range(2):
+        for interval in results:
+            sys.setswitchinterval(interval)
+            results[interval].append(asyncio.run(measure()))
+    sys.setswitchinterval(default)
+    print(f"# loop lag beside a thread running {busy_ms:g} ms of pure Python every 100 ms (ms)")
+    for interval, runs in results.items():
+        print(f"switch interval {interval * 1000:4.1f} ms: lag {pct(np.concatenate(runs))}")
 
 
 def pct(a: np.ndarray) -> str:
@@ -518,6 +559,12 @@ def parse_args() -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="an environment variable for the router process only (repeatable)",
     )
+    ap.add_argument(
+        "--gil-demo",
+        action="store_true",
+        help="only show an event loop's lag beside a pure-Python thread at GIL switch "
+        "intervals 5 and 0.5 ms (why the router runs at 0.5 ms)",
+    )
     ap.add_argument("--serve-relay", nargs=2, type=int, metavar=("PORT", "TARGET"), help=SUPPRESS)
     return ap.parse_args()
 
@@ -534,6 +581,9 @@ def run() -> None:
 
         raise SystemExit(georoute_main(sys.argv[2:]))
     args = parse_args()
+    if args.gil_demo:
+        gil_demo()
+        return
     # The relay runs under the router's loop (passed in its environment).
     loop = os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop") if args.serve_relay else args.client_loop
     if loop == "uvloop":

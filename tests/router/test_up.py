@@ -119,6 +119,15 @@ def test_bad_flags_exit_2_naming_the_flag(args, needle):
     assert "Traceback" not in err
 
 
+def test_bad_switch_interval_exits_2_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("GEOROUTE_SWITCH_INTERVAL_MS", "fast")
+    proc = georoute("up", "--port", "0")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "GEOROUTE_SWITCH_INTERVAL_MS" in err
+    assert "Traceback" not in err
+
+
 def test_bad_topology_key_exits_2_naming_file_key_and_allowed(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text(SMALL.replace('policy = "fastest"', 'polcy = "fastest"'))
