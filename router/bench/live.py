@@ -12,8 +12,12 @@ router. Every request becomes one row of the results schema, whatever its fate.
 Connections follow the scenario's `network.connection_reuse` like the simulator: each
 request draws (from the run's connection stream) whether it rides a kept-alive
 connection or opens a new one, which the router charges a TCP + TLS handshake. A
-reusing request takes an idle connection from the keep-alive pool when there is one
-(after warm-up there nearly always is); otherwise it too opens a new connection.
+reusing request takes an idle connection from the keep-alive pool when there is one;
+otherwise it too opens a new connection, and pays the handshake the simulator would not
+charge it. `LiveConfig.warm_connections` opens that many kept-alive connections before
+the schedule starts (one tiny request each: 1 prompt token, 1 output token, at the
+router's default place), so that reusing requests find one, as the simulator assumes;
+the pool keeps idle connections for `keepalive_s`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ RowsCallback = Callable[[list[dict[str, Any]]], None]
 ProgressCallback = Callable[[float], None]
 
 PROMPT_TEXT = "Summarise the benchmark."  # content does not matter: the length is forced
+LATE_MS = 5.0  # a send this far behind its schedule counts as late
 
 
 @dataclass(slots=True)
@@ -49,6 +54,8 @@ class LiveResult:
     wall_s: float = 0.0
     started_at: float = 0.0  # Unix time of the schedule's zero (rows' arrived_at are Unix)
     max_lateness_ms: float = 0.0  # how far behind schedule the client sent a request
+    late_sends: int = 0  # requests sent more than LATE_MS behind schedule
+    warmed: int = 0  # kept-alive connections the warm-up opened (see LiveConfig)
     chunk_gaps_ms: list[float] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -62,6 +69,9 @@ class LiveConfig:
     request_timeout_s: float = 600.0
     batch_rows: int = 200
     keep_gaps: int = 100_000  # chunk gaps kept for the summary (bounded memory)
+    warm_connections: int = 0  # kept-alive connections opened before the schedule
+    settle_s: float = 0.0  # pause after the warm-up (the router's stats forget it)
+    keepalive_s: float = 3600.0  # idle kept-alive connections live this long
 
 
 def _row(req: ClientRequest, policy: str, arrived_at: float) -> dict[str, Any]:
@@ -203,7 +213,10 @@ class LiveDriver:
                     continue
                 data = line[5:].strip()
                 if data == b"[DONE]":
-                    break
+                    # read on to the end of the body: a response released before its
+                    # end closes the connection instead of returning it to the pool,
+                    # and the next reusing request would open (and pay for) a new one
+                    continue
                 now = self._loop.time()
                 chunk = json.loads(data)
                 if "error" in chunk:
@@ -233,6 +246,28 @@ class LiveDriver:
         row["tpot_ms"] = (last_at - first_at) * 1000.0 / (tokens - 1) if tokens > 1 else 0.0
         row["status"] = "ok"
 
+    async def warm_up(self, session: aiohttp.ClientSession, n: int) -> int:
+        """Open `n` kept-alive connections at once (one tiny request each, read to the
+        end so the connection goes back to the pool); returns how many succeeded."""
+        body = {
+            "model": self.config.model,
+            "messages": [{"role": "user", "content": PROMPT_TEXT}],
+            "max_tokens": 1,
+            "georoute": {"prompt_tokens": 1},
+        }
+        url = self.config.router_url.rstrip("/") + "/v1/chat/completions"
+        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+
+        async def one() -> bool:
+            try:
+                async with session.post(url, json=body, timeout=timeout) as resp:
+                    await resp.read()
+                    return resp.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+
+        return sum(await asyncio.gather(*(one() for _ in range(n))))
+
     async def run(
         self,
         requests: Iterable[ClientRequest],
@@ -245,13 +280,19 @@ class LiveDriver:
         reuse = self.config.connection_reuse
         if reuse > 0 and reuse_rng is None:
             raise ValueError("connection_reuse > 0 needs reuse_rng")
-        start = self._loop.time()
-        wall_start = time.time()
-        self.result.started_at = wall_start
         tasks: set[asyncio.Task[None]] = set()
         fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True))
-        kept = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        kept = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=self.config.keepalive_s)
+        )
         async with fresh, kept:
+            if reuse > 0 and self.config.warm_connections > 0:
+                self.result.warmed = await self.warm_up(kept, self.config.warm_connections)
+                if self.config.settle_s > 0:
+                    await asyncio.sleep(self.config.settle_s)
+            start = self._loop.time()
+            wall_start = time.time()
+            self.result.started_at = wall_start
             try:
                 for req in requests:
                     warm = reuse > 0 and reuse_rng is not None and reuse_rng.random() < reuse
@@ -260,9 +301,9 @@ class LiveDriver:
                     if delay > 0:
                         await asyncio.sleep(delay)
                     t0 = self._loop.time()
-                    self.result.max_lateness_ms = max(
-                        self.result.max_lateness_ms, (t0 - start - req.at_s) * 1000.0
-                    )
+                    late_ms = (t0 - start - req.at_s) * 1000.0
+                    self.result.max_lateness_ms = max(self.result.max_lateness_ms, late_ms)
+                    self.result.late_sends += late_ms > LATE_MS
                     task = asyncio.create_task(self.one(session, req, t0, wall_start + t0 - start))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

@@ -8,9 +8,27 @@ per-request live/sim E2E ratio, how often both modes chose the same site, and ho
 the live client ever fell behind its schedule (if it did, the machine could not carry
 the load and the comparison says more about this machine than about the models).
 
+It also prints the live stack's own time (live TTFT minus the legs the router reports:
+client, router and site code on this machine, which the simulator does not model) and
+the process layout and event loops of the live run:
+- `--layout one`: client, sites and router in this process (the test's layout);
+  `system` (the default; `--separate-process` is an alias): sites and router in one child
+  process; `split`: sites in one child, router in another. Children run on the loop
+  `georoute up` uses (uvloop when installed; GEOROUTE_EVENT_LOOP=asyncio for asyncio).
+- `--client-loop uvloop|asyncio`: the client's loop (default uvloop when installed).
+- With connection reuse the client first opens as many kept-alive connections as the
+  simulation had reusing requests open at once (+25%), so reusing requests pay no
+  handshake, as in the simulator (`--no-warm` to see the difference).
+
+Mind the statistic at intermediate connection reuse (e.g. the scenario's 0.5): TTFT is
+bimodal (with and without a ~170 ms handshake) and p50 falls in the gap between the two
+modes, near the warm mode's p95, where a few ms of noise moves it several percent; the
+sim alone moves ±5% between seeds there. `--connection-reuse 0` (all new connections,
+the default here) or 1 compares a p50 inside one mode.
+
     .venv/bin/python tests/perf/bench_sim_vs_live.py [--scenario NAME] [--duration 60]
-        [--policy fastest] [--seed 1] [--rate 20] [--connection-reuse P]
-        [--separate-process] [--json]
+        [--policy fastest] [--seed 1] [--rate 20] [--connection-reuse 0]
+        [--layout one|system|split] [--client-loop uvloop|asyncio] [--no-warm] [--json]
 """
 
 from __future__ import annotations
@@ -19,10 +37,13 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from router.bench.agreement import compare_modes
 from router.bench.facts import with_duration
+from router.bench.live import LATE_MS
+from router.bench.local import LAYOUTS
 from router.scenarios import load_scenario
 from router.traffic import PoissonArrivals
 
@@ -43,13 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--connection-reuse",
         type=float,
-        default=None,
-        help="override the scenario's connection_reuse (0..1)",
+        default=0.0,
+        help="override the scenario's connection_reuse (0..1; default 0, -1 keeps "
+        "the scenario's); see the docstring about p50 at intermediate values",
     )
+    parser.add_argument("--layout", choices=LAYOUTS, default="system")
     parser.add_argument(
         "--separate-process",
+        action="store_const",
+        const="system",
+        dest="layout",
+        help="alias of --layout system",
+    )
+    parser.add_argument("--client-loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument(
+        "--no-warm",
         action="store_true",
-        help="run the live sites and router in a child process",
+        help="do not open kept-alive connections before the live schedule",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -59,21 +90,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--rate applies to Poisson scenarios only; use --rate 0")
         arrivals = PoissonArrivals(rate_rps=args.rate)
         scenario = replace(scenario, traffic=replace(scenario.traffic, arrivals=arrivals))
-    if args.connection_reuse is not None:
+    if args.connection_reuse >= 0:
+        if args.connection_reuse > 1:
+            parser.error("--connection-reuse must be within 0..1 (or -1)")
         network = replace(scenario.network, connection_reuse=args.connection_reuse)
         scenario = replace(scenario, network=network)
     policy = args.policy or scenario.routing.policy
-    result = asyncio.run(
-        compare_modes(
-            scenario, policy=policy, seed=args.seed, separate_process=args.separate_process
-        )
+    run = compare_modes(
+        scenario, policy=policy, seed=args.seed, layout=args.layout, warm=not args.no_warm
     )
+    with asyncio.Runner(loop_factory=_client_loop(args.client_loop)) as runner:
+        result = runner.run(run)
     if args.json:
         print(json.dumps(asdict(result), indent=2))
         return 0
     print(
         f"scenario {result.scenario}  policy {result.policy}  seed {result.seed}  "
-        f"duration {scenario.duration_s:g} s"
+        f"duration {scenario.duration_s:g} s  connection reuse "
+        f"{scenario.network.connection_reuse:g}"
+    )
+    print(
+        f"live layout {result.layout} (sites+router loop {result.event_loop}, client loop "
+        f"{result.client_loop})  warm kept-alive connections {result.warm_connections}"
     )
     print(
         f"{'mode':6} {'req':>6} {'ok':>6} {'TTFT p50':>9} {'TTFT p99':>9} "
@@ -91,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"median per-request live/sim E2E ratio: {result.paired_e2e_ratio_p50:.4f}   "
         f"same site chosen: {result.same_site_fraction * 100:.1f}%   "
-        f"live client max lateness: {result.max_lateness_ms:.1f} ms"
+        f"live client max lateness: {result.max_lateness_ms:.1f} ms "
+        f"({result.late_sends} sends > {LATE_MS:g} ms late)"
     )
     print(
         "median live - sim per request (ms): "
@@ -103,9 +142,25 @@ def main(argv: list[str] | None = None) -> int:
         f"new connections (handshake paid): sim {result.new_connection_fraction['sim']:.1%}  "
         f"live {result.new_connection_fraction['live']:.1%}"
     )
+    print(
+        f"live stack's own time (median live TTFT - handshake - up - queue - prefill - "
+        f"down): {result.live_overhead_ms:.1f} ms = "
+        f"{result.live_overhead_ms / result.sim.ttft_p50_ms * 100:.1f}% of sim p50 TTFT"
+    )
     ok = abs(result.ttft_p50_diff) <= 0.05 and abs(result.e2e_p50_diff) <= 0.05
     print("AGREE within 5%" if ok else "DISAGREE beyond 5%")
     return 0
+
+
+def _client_loop(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 if __name__ == "__main__":
