@@ -85,46 +85,50 @@ class Hindsight:
         req.chosen_pred_ms = chosen_ms
 
 
+class _Region:
+    """One region's running regret figures."""
+
+    __slots__ = ("best", "chosen_best", "count", "hist", "max", "sum")
+
+    def __init__(self) -> None:
+        self.hist = [0] * _EDGES_MS.size
+        self.count = 0
+        self.sum = 0.0
+        self.max = 0.0
+        self.chosen_best = 0
+        self.best: dict[str, int] = {}
+
+
 class RegretAccumulator:
     """Streaming per-region regret statistics (bounded memory)."""
 
-    __slots__ = ("_best", "_chosen_best", "_count", "_hist", "_max", "_sum")
+    __slots__ = ("_regions",)
 
     def __init__(self) -> None:
-        self._hist: dict[str, list[int]] = {}
-        self._count: dict[str, int] = {}
-        self._sum: dict[str, float] = {}
-        self._max: dict[str, float] = {}
-        self._chosen_best: dict[str, int] = {}
-        self._best: dict[str, dict[str, int]] = {}
+        self._regions: dict[str, _Region] = {}
 
     def add(self, region: str, regret_ms: float, best_site: str, chose_best: bool) -> None:
-        hist = self._hist.get(region)
-        if hist is None:
-            hist = self._hist[region] = [0] * _EDGES_MS.size
-            self._count[region] = 0
-            self._sum[region] = 0.0
-            self._max[region] = 0.0
-            self._chosen_best[region] = 0
-            self._best[region] = {}
+        r = self._regions.get(region)
+        if r is None:
+            r = self._regions[region] = _Region()
         if regret_ms <= 0.0:
-            hist[0] += 1
+            r.hist[0] += 1
         else:  # = np.searchsorted(_EDGES_MS, regret_ms), without numpy's per-call cost
-            hist[min(bisect_left(_EDGE_LIST, regret_ms), _LAST_BIN)] += 1
-        self._count[region] += 1
-        self._sum[region] += regret_ms
-        if regret_ms > self._max[region]:
-            self._max[region] = regret_ms
+            r.hist[min(bisect_left(_EDGE_LIST, regret_ms), _LAST_BIN)] += 1
+        r.count += 1
+        r.sum += regret_ms
+        if regret_ms > r.max:
+            r.max = regret_ms
         if chose_best:
-            self._chosen_best[region] += 1
-        best = self._best[region]
+            r.chosen_best += 1
+        best = r.best
         best[best_site] = best.get(best_site, 0) + 1
 
     def summary(self) -> dict[str, RegionRegret]:
         out: dict[str, RegionRegret] = {}
-        for region, hist in self._hist.items():
-            n = self._count[region]
-            cdf = np.cumsum(hist)
+        for region, r in self._regions.items():
+            n = r.count
+            cdf = np.cumsum(r.hist)
 
             def pct(q: float, cdf: np.ndarray = cdf, n: int = n) -> float:
                 i = int(np.searchsorted(cdf, math.ceil(q * n)))
@@ -132,13 +136,13 @@ class RegretAccumulator:
 
             out[region] = RegionRegret(
                 requests=n,
-                mean_regret_ms=self._sum[region] / n if n else 0.0,
+                mean_regret_ms=r.sum / n if n else 0.0,
                 p50_regret_ms=pct(0.5),
                 p90_regret_ms=pct(0.9),
                 p99_regret_ms=pct(0.99),
-                max_regret_ms=self._max[region],
-                total_regret_s=self._sum[region] / 1000.0,
-                best_share=self._chosen_best[region] / n if n else 0.0,
-                best_sites={k: v / n for k, v in sorted(self._best[region].items())},
+                max_regret_ms=r.max,
+                total_regret_s=r.sum / 1000.0,
+                best_share=r.chosen_best / n if n else 0.0,
+                best_sites={k: v / n for k, v in sorted(r.best.items())},
             )
         return out

@@ -58,7 +58,7 @@ def ok_row(
         "tpot_ms": None if tpot_s is None else tpot_s * 1000.0,
         "e2e_ms": (finished_at - req.at_s) * 1000.0 + down_ms,
         "status": "ok",
-        "error": "; ".join(req.errors),
+        "error": "; ".join(req.errors) if req.errors else "",
         "retries": req.attempt,
         "energy_j": energy_j,
         "cost_usd": cost_usd,

@@ -207,8 +207,18 @@ class Simulation:
         if req is None:
             return
         end_at = result[3] + req.net_down_ms / 1000.0
-        self.end_stream(site, end_at)
-        self.emit(ok_row(req, result, site.name, self.policy_name, self.groups[req.group]))
+        # end_stream and emit, inlined (this runs once per request)
+        if end_at <= self.now:
+            site.in_flight -= 1
+        else:
+            self.pending += 1
+            self._seq += 1
+            heapq.heappush(self.heap, (end_at, self._seq, _STREAM_END, site.idx))
+        group = self.groups[req.group]
+        rows = self.rows
+        rows.append(ok_row(req, result, site.name, self.policy_name, group))
+        if len(rows) >= ROW_BATCH:
+            self.flush_rows()
         self.n_ok += 1
         if end_at > self.last_at:
             self.last_at = end_at
@@ -218,7 +228,7 @@ class Simulation:
             else:
                 lost = (end_at - req.at_s) * 1000.0 - req.best_pred_ms
             self.regret.add(
-                self.groups[req.group].region,
+                group.region,
                 max(lost, 0.0),
                 self.sites[req.best_site].name,
                 req.attempt == 0 and lost <= 1e-9,  # a tie with the best is the best
@@ -256,9 +266,20 @@ class Simulation:
             ranked = self.fast.rank(req, j, self.with_regret)
             if ranked:
                 req.ranked = ranked
+                site = ranked[0]
                 if req.new_conn:
-                    req.handshake_ms = self.handshake[req.group][ranked[0]]
-                self.dispatch(req, at + req.handshake_ms / 1000.0)
+                    req.handshake_ms = self.handshake[req.group][site]
+                # dispatch(req, at + handshake) for attempt 0, inlined
+                req.site = site
+                up, down = self.paths.legs_ms(req.group, site, req.z_up, req.z_down)
+                req.net_up_ms += up
+                req.net_down_ms = down
+                self.pending += 1
+                self._seq += 1
+                heapq.heappush(
+                    self.heap,
+                    (at + req.handshake_ms / 1000.0 + up / 1000.0, self._seq, _SITE_ARRIVE, req),
+                )
                 return
         group = self.groups[req.group]
         route = RouteRequest(
@@ -297,7 +318,11 @@ class Simulation:
         if site.down or site.engine is None:
             self.retry_later(req, at, f"{site.name}: connection refused (site down)")
             return
-        self.advance(site, at)
+        if at > site.advanced_to:  # advance(site, at), inlined
+            finished = site.collect(at)
+            site.advanced_to = at
+            for result in finished:
+                self.finish(site, result)
         try:
             site.submit(req.rid, req.prompt, req.output, at)
         except EngineCapacityError as exc:
@@ -306,7 +331,7 @@ class Simulation:
         site.inflight[req.rid] = req
 
     def retry_later(self, req: SimRequest, at: float, error: str) -> None:
-        req.errors.append(error)
+        req.errors = [*req.errors, error]
         self.pending += 1
         self.push(at + req.net_down_ms / 1000.0, _RETRY, req)
 

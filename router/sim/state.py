@@ -6,7 +6,7 @@ millions of times, and they never leave the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from router.policies import SiteView
 from router.policies.types import Health, PlaceLike
@@ -93,7 +93,7 @@ class SimRequest:
         self.net_up_ms = 0.0
         self.net_down_ms = 0.0
         self.handshake_ms = 0.0
-        self.errors: list[str] = []
+        self.errors: Sequence[str] = ()  # a new list per error (errors are rare)
         self.best_site = -1
         self.best_pred_ms = 0.0
         self.chosen_pred_ms = 0.0

@@ -75,6 +75,24 @@ class GPUEngine:
         now = max(inst.now for inst in self._instances)
         return StepReport(now=max(now, until), tokens=tokens, finished=finished)
 
+    def advance_raw(
+        self, until: float
+    ) -> list[tuple[str, int, float | None, float, float, float | None, float | None, float, float]]:  # noqa: E501
+        """`advance(until, record_tokens=False).finished` as tuples of the results'
+        fields (request_id, output_tokens, first_token_at, finished_at, queue_s,
+        ttft_s, tpot_s, energy_j, cost_usd): the simulator's path, no report object."""
+        finished: list[RequestResult] = []
+        for inst in self._instances:
+            inst.advance(until, False, [], finished)
+        where = self._where
+        for r in finished:
+            where.pop(r.request_id, None)
+        return [
+            (r.request_id, r.output_tokens, r.first_token_at, r.finished_at, r.queue_s,
+             r.ttft_s, r.tpot_s, r.energy_j, r.cost_usd)
+            for r in finished
+        ]
+
     def load(self) -> EngineLoad:
         insts = self._instances
         total_blocks = sum(i.total_blocks for i in insts)

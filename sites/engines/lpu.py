@@ -153,26 +153,35 @@ class LPUEngine:
 
     def _admit(self, until: float) -> None:
         queue, slots = self._queue, self._slots
+        token_s_cache, prefill_s = self._token_s_cache, self._terms.prefill_s
+        lines, order, flights = self._lines, self._order, self._flights
+        tracker, done_heap = self._tracker, self._done_heap
+        last_start = self._last_start
         while queue:
             req = queue[0]
-            kv = req.prompt_tokens + req.output_tokens
-            at = req.arrived_at if req.arrived_at > self._last_start else self._last_start
-            r, start = slots.earliest(at, kv, self._last_start)
+            prompt, output = req.prompt_tokens, req.output_tokens
+            kv = prompt + output
+            at = req.arrived_at if req.arrived_at > last_start else last_start
+            r, start = slots.earliest(at, kv, last_start)
             if start >= until:
-                return
+                break
             queue.popleft()
-            self._queued_prompt -= req.prompt_tokens
-            self._last_start = start
-            interval = self.token_s(req.prompt_tokens, req.output_tokens)
-            first_at = start + self._terms.prefill_s(req.prompt_tokens)
+            self._queued_prompt -= prompt
+            last_start = self._last_start = start
+            interval = token_s_cache.get((prompt + output // 2) // 64)  # token_s, inlined
+            if interval is None:
+                interval = self.token_s(prompt, output)
+            first_at = start + prefill_s(prompt)
             self._seq += 1
-            f = _Flight(req, r, start, first_at, interval, self._seq)
-            slots.take(r, start, f.finish_at, kv, f.seq)
-            self._lines[r].add(f.seq, start, f.finish_at)
-            self._order[r].append(f)
-            self._flights[req.request_id] = f
-            self._tracker.admit(f.seq, kv, first_at, f.finish_at, 1.0 / interval)
-            heapq.heappush(self._done_heap, (f.finish_at, req.request_id, f.seq, f))
+            seq = self._seq
+            f = _Flight(req, r, start, first_at, interval, seq)
+            finish_at = f.finish_at
+            slots.take(r, start, finish_at, kv, seq)
+            lines[r].add(seq, start, finish_at)
+            order[r].append(f)
+            flights[req.request_id] = f
+            tracker.admit(seq, kv, first_at, finish_at, 1.0 / interval)
+            heapq.heappush(done_heap, (finish_at, req.request_id, seq, f))
 
     def _shared_s(self, f: _Flight, end: float) -> float:
         """∫ dt / n(t) over the flight's [start, end) on its replica; then forget the
@@ -180,7 +189,7 @@ class LPUEngine:
         r = f.replica
         line = self._lines[r]
         shared = line.shared_s(f.start_at, end)
-        if len(line) > self._forget_at[r]:
+        if len(line.bp_t) > self._forget_at[r]:
             order = self._order[r]
             while order and self._flights.get(order[0].req.request_id) is not order[0]:
                 order.popleft()
