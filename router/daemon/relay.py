@@ -196,11 +196,17 @@ async def relay_stream(
                 delay = t_read + down_s - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            buffer += item
-            if b"\n\n" not in buffer:
-                continue
-            cut = buffer.rfind(b"\n\n") + 2
-            events, buffer = buffer[:cut], buffer[cut:]
+            if buffer:
+                buffer += item
+            else:
+                buffer = item
+            if buffer.endswith(b"\n\n"):  # the usual case: whole events, no copy
+                events, buffer = buffer, b""
+            else:
+                cut = buffer.rfind(b"\n\n") + 2
+                if cut == 1:  # no complete event yet
+                    continue
+                events, buffer = buffer[:cut], buffer[cut:]
             if b'"georoute"' in events:
                 flow.t_final_read = t_read
                 events = _rewrite_final(state, site, flow, events, t_read + down_s)
