@@ -35,6 +35,10 @@ class Sample:
     output_tokens: int
     site: dict[str, Any]
     turnaround_ms: float | None = None  # None: the user's first request
+    # with the site's timing extension (bare client): its arrival stamp minus the send
+    # (intake), and the first chunk's arrival minus its scheduled time (first-chunk lag)
+    intake_ms: float | None = None
+    first_lag_ms: float | None = None
 
     @property
     def ttft_ms(self) -> float:
@@ -59,6 +63,18 @@ class LoopResult:
     def turnarounds_ms(self) -> list[float]:
         """Every measured client turnaround, sorted."""
         return sorted(s.turnaround_ms for s in self.samples if s.turnaround_ms is not None)
+
+    def split_ms(self) -> tuple[float, float] | None:
+        """Mean intake and first-chunk lag over the steady window (None without the
+        timing extension): what the client's TTFT has on top of the site's schedule."""
+        pairs = [
+            (s.intake_ms, s.first_lag_ms)
+            for s in self.steady
+            if s.intake_ms is not None and s.first_lag_ms is not None
+        ]
+        if not pairs:
+            return None
+        return fmean(p[0] for p in pairs), fmean(p[1] for p in pairs)
 
 
 async def one_request(
@@ -96,23 +112,31 @@ async def one_raw_request(
         "messages": [{"role": "user", "content": "closed loop"}],
         "max_tokens": output_tokens,
         "stream": True,
-        "georoute": {"prompt_tokens": input_tokens},
+        "georoute": {"prompt_tokens": input_tokens, "timing": True},
     }
     sent = time.monotonic()
-    first = last = 0.0
-    site: dict[str, Any] = {}
+    first = last = first_due = 0.0
+    tail = b""
     async with session.post(url + "/v1/chat/completions", json=body) as resp:
         resp.raise_for_status()
-        async for line in resp.content:
-            if not line.startswith(b"data: {"):
-                continue
+        # whole reads, not lines: a read costs the same however many chunks it holds
+        async for block in resp.content.iter_any():
             now = time.monotonic()
-            if not first:
-                first = now
-            last = now
-            if b'"georoute":' in line:
-                site = json.loads(line[6:])["georoute"]
-    return Sample(sent, first, last, output_tokens, site)
+            tail = tail[-16384:] + block
+            if b'"content":' in block:  # token chunks (not the usage chunk, not [DONE])
+                if not first:
+                    first = now
+                    line = tail[tail.find(b"data: {") :].split(b"\n", 1)[0]
+                    first_due = json.loads(line[6:]).get("georoute_t", 0.0)
+                last = now
+    at = tail.rfind(b'data: {', 0, tail.find(b'"georoute":{'))
+    site: dict[str, Any] = json.loads(tail[at + 6 :].split(b"\n", 1)[0])["georoute"]
+    arrived = site.get("arrived_t")
+    return Sample(
+        sent, first, last, output_tokens, site,
+        intake_ms=(arrived - sent) * 1000.0 if arrived else None,
+        first_lag_ms=(first - first_due) * 1000.0 if first_due else None,
+    )
 
 
 async def closed_loop(
