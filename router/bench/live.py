@@ -145,7 +145,6 @@ class LiveDriver:
         self.on_rows = on_rows
         self.result = LiveResult()
         self._pending: list[dict[str, Any]] = []
-        self._loop = asyncio.get_running_loop()
 
     def _emit(self, row: dict[str, Any]) -> None:
         status = row["status"]
@@ -217,7 +216,7 @@ class LiveDriver:
                     # end closes the connection instead of returning it to the pool,
                     # and the next reusing request would open (and pay for) a new one
                     continue
-                now = self._loop.time()
+                now = time.perf_counter()
                 chunk = json.loads(data)
                 if "error" in chunk:
                     stream_error = _error_message(data)
@@ -290,21 +289,23 @@ class LiveDriver:
                 self.result.warmed = await self.warm_up(kept, self.config.warm_connections)
                 if self.config.settle_s > 0:
                     await asyncio.sleep(self.config.settle_s)
-            start = self._loop.time()
+            # the client's clock: perf_counter, not loop.time() (uvloop's has 1 ms steps)
+            start_pc = time.perf_counter()
             wall_start = time.time()
             self.result.started_at = wall_start
             try:
                 for req in requests:
                     warm = reuse > 0 and reuse_rng is not None and reuse_rng.random() < reuse
                     session = kept if warm else fresh
-                    delay = start + req.at_s - self._loop.time()
+                    delay = start_pc + req.at_s - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    t0 = self._loop.time()
-                    late_ms = (t0 - start - req.at_s) * 1000.0
+                    t0 = time.perf_counter()
+                    late_ms = (t0 - start_pc - req.at_s) * 1000.0
                     self.result.max_lateness_ms = max(self.result.max_lateness_ms, late_ms)
                     self.result.late_sends += late_ms > LATE_MS
-                    task = asyncio.create_task(self.one(session, req, t0, wall_start + t0 - start))
+                    arrived_at = wall_start + t0 - start_pc
+                    task = asyncio.create_task(self.one(session, req, t0, arrived_at))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     self.result.sent += 1
@@ -318,7 +319,7 @@ class LiveDriver:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*tasks, return_exceptions=True)
                 self.flush()
-        self.result.wall_s = self._loop.time() - start
+        self.result.wall_s = time.perf_counter() - start_pc
         if progress is not None:
             progress(1.0)
         return self.result
