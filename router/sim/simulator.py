@@ -430,8 +430,12 @@ class Simulation:
         for site in self.sites:
             self.advance(site, at)
             if site.engine is not None:
+                idle = site.is_idle()
+                if idle and site.idle_load:
+                    continue  # the last poll's figures still hold (only `at`, unused, moved)
                 site.true_load = site.engine.load()  # O(batch) for some engines: per tick only
                 site.true_views.clear()
+                site.idle_load = idle
         if at >= self.next_stats_at - 1e-9:
             for site in self.sites:
                 site.refresh_view()

@@ -109,9 +109,11 @@ class SimSite:
         "down",
         "drained",
         "engine",
+        "idle_load",
         "idx",
         "in_flight",
         "inflight",
+        "is_idle",
         "max_in_flight",
         "name",
         "place",
@@ -165,6 +167,10 @@ class SimSite:
         and returns the finished requests' outcomes, `submit(id, prompt, output, at)`
         queues a request: the engine's allocation-free forms when it has them."""
         self.engine = engine
+        # `true_load` was polled while the engine was idle (its load cannot change until
+        # it gets work); engines without `is_idle` are polled every tick.
+        self.idle_load = False
+        self.is_idle: Callable[[], bool] = getattr(engine, "is_idle", _never_idle)
         if engine is None:
             self.collect, self.submit = _no_outcomes, _no_submit
             return
@@ -257,3 +263,7 @@ def _no_outcomes(until: float) -> list[Outcome]:
 
 def _no_submit(rid: str, prompt: int, output: int, at: float) -> None:
     raise RuntimeError("the site has no engine")
+
+
+def _never_idle() -> bool:
+    return False

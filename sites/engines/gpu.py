@@ -75,6 +75,11 @@ class GPUEngine:
         now = max(inst.now for inst in self._instances)
         return StepReport(now=max(now, until), tokens=tokens, finished=finished)
 
+    def is_idle(self) -> bool:
+        """Nothing running or queued: `load()` gives the same figures (but `at`) until
+        a request is submitted."""
+        return not any(i.running or i.queue for i in self._instances)
+
     def advance_raw(
         self, until: float
     ) -> list[tuple[str, int, float | None, float, float, float | None, float | None, float, float]]:  # noqa: E501

@@ -146,7 +146,9 @@ class LPUEngine:
         """`submit(EngineRequest(...))` without building the request object (the
         simulator submits millions)."""
         req = _Req(request_id, prompt_tokens, output_tokens, arrived_at)
-        check_request(req, self._max_context, self._active)
+        if (prompt_tokens < 1 or output_tokens < 1 or request_id in self._active
+                or prompt_tokens + output_tokens > self._max_context):
+            check_request(req, self._max_context, self._active)  # raises, with the reason
         self._active.add(request_id)
         self._queue.append(req)
         self._queued_prompt += prompt_tokens

@@ -71,8 +71,18 @@ class ShareLine:
 
     def shared_s(self, start: float, end: float) -> float:
         """∫ dt / n(t) over [start, end); needs every interval starting before `end`."""
-        self._sweep(end)
-        return self._g(end) - self._g(start)
+        ev = self.events
+        if (ev and ev[0][0] <= end) or end > self.pos:
+            self._sweep(end)
+        # _g(end) - _g(start), inlined (this runs once per request)
+        bp_t, bp_g, bp_n = self.bp_t, self.bp_g, self.bp_n
+        k = bisect_right(bp_t, end) - 1
+        n = bp_n[k]
+        g_end = bp_g[k] + (end - bp_t[k]) / n if n > 0 else bp_g[k]
+        k = bisect_right(bp_t, start) - 1
+        n = bp_n[k]
+        g_start = bp_g[k] + (start - bp_t[k]) / n if n > 0 else bp_g[k]
+        return g_end - g_start
 
     def forget_before(self, t: float) -> None:
         """Drop breakpoints no query at or after `t` needs (keep the one at/before t),
