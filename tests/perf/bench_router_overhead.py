@@ -488,15 +488,27 @@ async def main(args: argparse.Namespace) -> None:
 
         layout = "pinned" if "pinned" in chosen else "unpinned"
         apply(layout)
-        short_cpu0, t0 = cpu_seconds(router.pid), time.monotonic()
-        done = await short_requests(router_url, args.short_workers, args.seconds)
-        short_wall = time.monotonic() - t0
-        short_cpu = cpu_seconds(router.pid) - short_cpu0
-        print(
-            f"short non-streamed requests through the router (layout {layout}, "
-            f"{args.short_workers} clients): {done / short_wall:.0f} req/s; "
-            f"router CPU {short_cpu:.2f} s -> {done / short_cpu:.0f} req per router CPU-second"
-        )
+        targets = {"router": (router_url, router.pid)}
+        if base is not None:
+            targets["base"] = (base_url, base.pid)
+        done = dict.fromkeys(targets, 0)
+        short_wall = dict.fromkeys(targets, 0.0)
+        short_cpu = dict.fromkeys(targets, 0.0)
+        for _ in range(args.rounds):  # alternated, like the streaming rounds
+            for name, (url, pid) in targets.items():
+                cpu0, t0 = cpu_seconds(pid), time.monotonic()
+                done[name] += await short_requests(
+                    url, args.short_workers, args.seconds / args.rounds
+                )
+                short_wall[name] += time.monotonic() - t0
+                short_cpu[name] += cpu_seconds(pid) - cpu0
+        for name in targets:
+            print(
+                f"short non-streamed requests through the {name} (layout {layout}, "
+                f"{args.short_workers} clients): {done[name] / short_wall[name]:.0f} req/s; "
+                f"{name} CPU {short_cpu[name]:.2f} s -> "
+                f"{done[name] / short_cpu[name]:.0f} req per {name} CPU-second"
+            )
     finally:
         procs = [p for p in (relay, base, router, site) if p is not None]
         for proc in procs:
