@@ -496,12 +496,12 @@ async def main(args: argparse.Namespace) -> None:
         short_cpu = dict.fromkeys(targets, 0.0)
         for _ in range(args.rounds):  # alternated, like the streaming rounds
             for name, (url, pid) in targets.items():
-                cpu0, t0 = cpu_seconds(pid), time.monotonic()
+                pid_cpu0, t0 = cpu_seconds(pid), time.monotonic()
                 done[name] += await short_requests(
                     url, args.short_workers, args.seconds / args.rounds
                 )
                 short_wall[name] += time.monotonic() - t0
-                short_cpu[name] += cpu_seconds(pid) - cpu0
+                short_cpu[name] += cpu_seconds(pid) - pid_cpu0
         for name in targets:
             print(
                 f"short non-streamed requests through the {name} (layout {layout}, "
