@@ -188,7 +188,13 @@ class SiteDriver:
         half the writes expected at one instant (a token burst thinned by the gaps)."""
         gap = self.min_gap_s()
         writes = self._burst * min(1.0, self._iteration_s / gap) if gap > 0 else self._burst
+        writes = min(writes, self.burst_cap())
         return self.early_s + min(writes * self.chunk_cost_s / 2.0, self.max_spread_s)
+
+    def burst_cap(self) -> int:
+        """The most chunk writes the pacer plans for one instant: what fits in
+        `max_burst_s` at the measured cost per write (rule 2 in stream.py)."""
+        return max(1, int(self.max_burst_s / self.chunk_cost_s))
 
     def chunks_per_s(self) -> float:
         """The site's chunk budget: the configured maximum, or what `write_share` of

@@ -60,7 +60,8 @@ class Pacer:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._batching = 0  # inside _fire or a dispatch: arm once at the end, not per stream
-        self._knobs: tuple[float, float] | None = None  # (min gap, early) while batching
+        self._knobs: tuple[float, float, int] | None = None  # (gap, early, cap) in a batch
+        self._load: dict[float, int] = {}  # planned writes per clock instant (burst cap)
         self._slack_s = min(TIMER_SLACK_S, driver.early_s)  # never beyond the fixed margin
 
     def attach(self, stream: TokenStream, sink: ChunkSink) -> asyncio.Future[None]:
@@ -76,6 +77,7 @@ class Pacer:
             self._timer.cancel()
             self._timer = None
         self._heap.clear()
+        self._load.clear()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -90,14 +92,21 @@ class Pacer:
                 self._knobs = None
                 self._arm()
 
-    def _gap_early(self) -> tuple[float, float]:
+    def _gap_early_cap(self) -> tuple[float, float, int]:
         knobs = self._knobs
         if knobs is None:
             driver = self._driver
-            knobs = (driver.min_gap_s(), driver.release_early_s())
+            knobs = (driver.min_gap_s(), driver.release_early_s(), driver.burst_cap())
             if self._batching:
                 self._knobs = knobs
         return knobs
+
+    def _unload(self, at: float) -> None:
+        left = self._load[at] - 1
+        if left:
+            self._load[at] = left
+        else:
+            del self._load[at]
 
     def schedule(self, stream: TokenStream) -> None:
         """(Re)plan a stream's next chunk; called whenever something about it changed
@@ -106,14 +115,17 @@ class Pacer:
         arrive later than a planned chunk's last token cannot change that plan)."""
         fut = stream.finished
         stream.pace_version += 1  # any entry already in the heap is stale now
-        stream.queued = False
+        if stream.queued:
+            stream.queued = False
+            self._unload(stream.planned_at)
         if fut is None or fut.done():
             return
         if stream.dropped is not None:
             fut.set_exception(StreamDroppedError(stream.dropped))
             return
-        gap, early = self._gap_early()
-        plan = stream._plan(gap)
+        gap, early, cap = self._gap_early_cap()
+        load = self._load
+        plan = stream._plan(gap, lambda at: load.get(at, 0) >= cap)
         if plan is None:
             return
         index, at = plan
@@ -125,6 +137,8 @@ class Pacer:
         entry = (aim, next(self._seq), stream.pace_version, stream, index)
         heapq.heappush(self._heap, entry)
         stream.queued = True
+        stream.planned_at = at
+        load[at] = load.get(at, 0) + 1
         if not self._batching:
             self._arm()
 
@@ -156,10 +170,13 @@ class Pacer:
         try:
             while heap and heap[0][0] - slack <= now:
                 _, _, version, stream, index = heapq.heappop(heap)
-                fut = stream.finished
-                if version != stream.pace_version or fut is None or fut.done():
-                    continue
+                if version != stream.pace_version:
+                    continue  # stale: its slot was given back when it was replanned
                 stream.queued = False
+                self._unload(stream.planned_at)
+                fut = stream.finished
+                if fut is None or fut.done():
+                    continue
                 try:
                     written.append((stream, self._write_due(stream, index, now)))
                 except Exception as exc:  # one broken stream must not stop the others

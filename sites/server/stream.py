@@ -16,7 +16,11 @@ Coalescing rule (what a chunk holds, and when it is sent):
    writes due at any one instant within `max_burst_s`: at least burst x write cost x
    token interval / max_burst_s. Each stream's gap is its own multiple of `min_gap`,
    in [0.5, 1.5) (from a hash of the request id), so streams that started together
-   drift apart instead of writing at the same instants.
+   drift apart instead of writing at the same instants. The gaps only bound the
+   average: the pacer also caps the writes it plans for any one instant at
+   max_burst_s / chunk_cost_s (`SiteDriver.burst_cap`); a stream whose chunk would
+   land on a full instant ends it at a later token instead (more tokens, same rule:
+   sent at its last token's time). First and final tokens are exempt.
 3. When a stream wakes late (the loop was busy), its chunk also takes every token
    already due: a late writer catches up in one write rather than queueing more.
 4. Chunks are released up to `early_s` before their scheduled time: asyncio's timers
@@ -36,6 +40,7 @@ import asyncio
 import math
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -127,6 +132,7 @@ class TokenStream:
         self.finished: asyncio.Future[None] | None = None
         self.pace_version = 0
         self.queued = False  # the pacer holds a valid planned chunk for this stream
+        self.planned_at = 0.0  # that chunk's clock time, while queued
 
     @property
     def done(self) -> bool:
@@ -216,9 +222,13 @@ class TokenStream:
             if timer is not None:
                 timer.cancel()
 
-    def _plan(self, min_gap_s: float) -> tuple[int, float] | None:
+    def _plan(
+        self, min_gap_s: float, full: Callable[[float], bool] | None = None
+    ) -> tuple[int, float] | None:
         """The index and clock time of the next chunk's last token, or None when the
-        tokens that decide it are not known yet."""
+        tokens that decide it are not known yet. `full(at)` says that clock instant
+        already holds as many writes as it may (the pacer's burst cap): the chunk then
+        ends at a later token instead (never for the first or the final token)."""
         if not self._runs:
             return None
         to_wall = self._driver.time.to_wall
@@ -233,16 +243,22 @@ class TokenStream:
         # that started together drift apart instead of writing at the same instants
         min_gap_s *= 0.5 + self.phase
         target = self._driver.time.to_engine(self.last_token_at + min_gap_s)
+        last_index = self.output_tokens - 1
         for run in self._runs:
             lo = max(0, self._next - run.first_index)
             if run.last_at < target:
                 continue
-            if run.interval_s > 0:
+            if run.interval_s > 0 and target > run.first_at:
                 j = max(lo, math.ceil((target - run.first_at) / run.interval_s - 1e-9))
             else:
                 j = lo
             j = min(j, run.count - 1)
-            return run.first_index + j, to_wall(run.at(j))
+            while j < run.count:
+                at = to_wall(run.at(j))
+                if full is None or run.first_index + j >= last_index or not full(at):
+                    return run.first_index + j, at
+                j += 1  # that instant is full: end the chunk at a later token
+            target = -math.inf  # every remaining token of this run falls on a full instant
         if self._known >= self.output_tokens:
             last = self._runs[-1]
             return self.output_tokens - 1, to_wall(last.last_at)

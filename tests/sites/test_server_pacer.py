@@ -1,0 +1,107 @@
+"""The pacer (one timer writing every stream's chunks) on a virtual clock: the test
+fires it by hand at each instant, so nothing here depends on how fast the machine is."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from site_fakes import FixedRateEngine
+
+from sites.clock import VirtualClock
+from sites.engine_api import RequestResult, TokenRun
+from sites.server.driver import Chunk, Pacing, SiteDriver, TokenStream
+from sites.server.pacer import TIMER_SLACK_S
+
+ITERATION_S = 0.030
+START_S = 1.0
+
+
+class RecordingSink:
+    def __init__(self, clock: VirtualClock, log: list[tuple[float, str, Chunk]]) -> None:
+        self.clock = clock
+        self.log = log
+
+    def write(self, stream: TokenStream, chunk: Chunk) -> bool:
+        self.log.append((self.clock.now(), stream.request_id, chunk))
+        return True
+
+
+def result(request_id: str, output: int) -> RequestResult:
+    return RequestResult(
+        request_id=request_id,
+        prompt_tokens=10,
+        output_tokens=output,
+        arrived_at=0.0,
+        first_scheduled_at=0.0,
+        first_token_at=START_S,
+        finished_at=START_S + (output - 1) * ITERATION_S,
+        queue_s=0.0,
+        ttft_s=START_S,
+        tpot_s=ITERATION_S,
+        energy_j=0.0,
+        cost_usd=0.0,
+    )
+
+
+async def gpu_batch(
+    *, streams: int, output: int, pacing: Pacing, chunk_cost_s: float
+) -> tuple[list[tuple[float, str, Chunk]], SiteDriver]:
+    """`streams` sequences of one GPU batch (every token of every stream stamped with
+    the same iteration instants), all known up front, written by hand-fired pacer."""
+    clock = VirtualClock()
+    driver = SiteDriver(FixedRateEngine(), clock, pacing=pacing)
+    driver.chunk_cost_s = chunk_cost_s
+    driver.observe_write_cost = lambda per_chunk_s: None  # type: ignore[method-assign]
+    driver._iteration_s = ITERATION_S
+    log: list[tuple[float, str, Chunk]] = []
+    for i in range(streams):
+        rid = f"r{i}"
+        stream = TokenStream(driver, rid, prompt_tokens=10, output_tokens=output, arrived_at=0.0)
+        driver.streams[rid] = stream
+        driver.pacer.attach(stream, RecordingSink(clock, log))
+    with driver.pacer.batch():
+        for stream in driver.streams.values():
+            stream._push(TokenRun(stream.request_id, 0, output, START_S, ITERATION_S))
+            stream._finish(result(stream.request_id, output))
+    for k in range(output):
+        clock.advance_to(START_S + k * ITERATION_S)
+        driver.pacer._fire()
+    driver.pacer.stop()
+    return log, driver
+
+
+async def test_burst_cap_moves_writes_to_later_instants_never_late() -> None:
+    # 3 ms per burst at 1 ms per write: at most 3 writes planned for any one instant
+    pacing = Pacing(max_burst_s=0.003, max_chunks_per_s=1e9, early_s=0.0)
+    log, driver = await gpu_batch(streams=10, output=12, pacing=pacing, chunk_cost_s=0.001)
+    assert driver.burst_cap() == 3
+    per_stream: dict[str, list[Chunk]] = {}
+    for written_at, rid, chunk in log:
+        assert written_at == pytest.approx(chunk.last_at)  # on time, never late
+        per_stream.setdefault(rid, []).append(chunk)
+    for chunks in per_stream.values():  # every token exactly once, in order, then the end
+        assert [c.first_index for c in chunks] == [
+            sum(c.count for c in chunks[:i]) for i in range(len(chunks))
+        ]
+        assert sum(c.count for c in chunks) == 12
+        assert chunks[-1].final
+        assert chunks[0] == Chunk(0, 1, START_S, False)  # TTFT is never delayed
+    assert len(per_stream) == 10
+    middle = Counter(at for at, _, chunk in log if chunk.first_index > 0 and not chunk.final)
+    assert max(middle.values()) <= 3  # the cap holds between the first and final tokens
+    assert sum(middle.values()) >= 3 * 10  # and the instants fill up to it
+    assert not driver.pacer._load  # every planned slot was given back
+
+
+async def test_without_pressure_every_token_is_its_own_chunk() -> None:
+    pacing = Pacing(max_burst_s=0.003, max_chunks_per_s=1e9, early_s=0.0)
+    log, driver = await gpu_batch(streams=4, output=5, pacing=pacing, chunk_cost_s=10e-6)
+    assert driver.burst_cap() == 300
+    assert Counter(rid for _, rid, _ in log) == {f"r{i}": 5 for i in range(4)}
+    assert all(chunk.count == 1 for _, _, chunk in log)
+
+
+def test_timer_slack_never_exceeds_the_fixed_margin() -> None:
+    driver = SiteDriver(FixedRateEngine(), VirtualClock(), pacing=Pacing(early_s=0.0002))
+    assert driver.pacer._slack_s == pytest.approx(min(TIMER_SLACK_S, 0.0002))
