@@ -154,6 +154,14 @@ class Pacer:
         self._timer = loop.call_later(max(0.0, first - self._driver.clock.now()), self._fire)
         self._timer_at = first
 
+    def flush_due(self) -> None:
+        """Write now whatever may be released now (before the engine loop's CPU-heavy
+        step), rather than when the timer gets its turn."""
+        if self._heap and self._heap[0][0] - self._slack_s <= self._driver.clock.now():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._fire()
+
     def _fire(self) -> None:
         """Write every due chunk, then do the bookkeeping: the writes due at one
         instant (a GPU batch) go out back to back, each costing little more than its
