@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,7 @@ class Agreement:
     new_connection_fraction: dict[str, float]  # {"sim": f, "live": f}: handshakes paid
     # median of live TTFT minus the legs the router reports: this machine's own time
     live_overhead_ms: float = float("nan")
+    live_overhead_by_site_ms: dict[str, float] = field(default_factory=dict)
     late_sends: int = 0  # live requests sent more than live.LATE_MS behind schedule
     warm_connections: int = 0  # kept-alive connections opened before the live schedule
     layout: str = "one"  # where the live sites and router ran (router.bench.local)
@@ -247,6 +248,10 @@ async def compare_modes(
             "live": _handshake_fraction(live_rows),
         },
         live_overhead_ms=_overhead_ms(live_rows),
+        live_overhead_by_site_ms={
+            site: _overhead_ms([r for r in live_rows if r["site"] == site])
+            for site in sorted({str(r["site"]) for r in live_rows if r["status"] == "ok"})
+        },
         late_sends=run.late_sends,
         warm_connections=run.warmed,
         layout=run.layout,

@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"live stack's own time (median live TTFT - handshake - up - queue - prefill - "
         f"down): {result.live_overhead_ms:.1f} ms = "
-        f"{result.live_overhead_ms / result.sim.ttft_p50_ms * 100:.1f}% of sim p50 TTFT"
+        f"{result.live_overhead_ms / result.sim.ttft_p50_ms * 100:.1f}% of sim p50 TTFT; "
+        + "per site: "
+        + "  ".join(f"{k} {v:.1f}" for k, v in result.live_overhead_by_site_ms.items())
     )
     ok = abs(result.ttft_p50_diff) <= 0.05 and abs(result.e2e_p50_diff) <= 0.05
     print("AGREE within 5%" if ok else "DISAGREE beyond 5%")
