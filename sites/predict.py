@@ -6,11 +6,12 @@ requests sent, the first `requests` are measured; the clients keep sending until
 measured request has finished, so all of them are served under the full load. The means
 are taken over the steady state: the measured requests that arrive between the
 `concurrency`-th completion (warm-up: the first wave starts together) and the last
-measured send, chosen by arrival time alone. (Choosing "finished before the last send"
-instead keeps the short requests of the last cycle and drops the long ones: -15% on the
-mean TTFT of an LPU at 128 clients for 80 slots, four waves, whose waits are either
-nothing or a whole service time.) Throughput is the output tokens emitted in that
-window per second. Without a steady window (too few requests) all requests count.
+measured send, chosen by arrival time alone, with each end moved off any burst of
+arrivals (`steady_window`). (Choosing "finished before the last send" instead keeps
+the short requests of the last cycle and drops the long ones: -15% on the mean TTFT of
+an LPU at 128 clients for 80 slots, four waves, whose waits are either nothing or a
+whole service time.) Throughput is the output tokens emitted in that window per
+second. Without a steady window (too few requests) all requests count.
 
 The client turnaround is the time from a request's last token leaving the engine to
 the client's next request reaching it: reading the end of the stream, reusing the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -144,10 +146,14 @@ def summarise(
     """Steady-state means (see the module docstring for the window)."""
     done = sorted(results, key=lambda r: r.finished_at)
     warm_at = done[min(concurrency, len(done)) - 1].finished_at
-    steady = [r for r in done if warm_at <= r.arrived_at <= cool_down_at]
-    if len(steady) >= 3 and cool_down_at > warm_at:
-        window = (warm_at, cool_down_at)
-        tokens = sum(tokens_between(r, warm_at, cool_down_at) for r in done)
+    start, end = steady_window(
+        [r.arrived_at for r in done], warm_at=warm_at, cool_down_at=cool_down_at,
+        cycle_s=float(np.median([r.finished_at - r.arrived_at for r in done])),
+    )
+    steady = [r for r in done if start <= r.arrived_at <= end]
+    if len(steady) >= 3 and end > start:
+        window = (start, end)
+        tokens = sum(tokens_between(r, start, end) for r in done)
     else:
         steady = done
         window = (min(r.arrived_at for r in done), done[-1].finished_at)
@@ -173,6 +179,30 @@ def summarise(
         energy_j_per_token=sum(r.energy_j for r in done) / max(out_tokens, 1),
         cost_usd_per_mtok=sum(r.cost_usd for r in done) / max(out_tokens, 1) * 1e6,
     )
+
+
+def steady_window(
+    arrivals: list[float], *, warm_at: float, cool_down_at: float, cycle_s: float
+) -> tuple[float, float]:
+    """The steady window's ends: from `warm_at` to `cool_down_at`, each end moved to the
+    widest gap between consecutive arrivals within half a cycle of it. Fixed lengths
+    make clients arrive in bursts (the clients freed by one iteration, or by one round
+    of LPU slots), served FCFS; an end that split a burst would keep its first
+    arrivals, the ones served first, and drop the rest: -7% on an LPU's mean TTFT at
+    a few waves. Arrival gaps do not depend on the outcomes being measured."""
+    times = sorted(a for a in arrivals if warm_at <= a <= cool_down_at)
+    reach = cycle_s / 2.0
+
+    def widest_gap(lo: float, hi: float, default: float) -> float:
+        best, at = 0.0, default
+        for a, b in pairwise(times):
+            if b > lo and a < hi and b - a > best:
+                best, at = b - a, (a + b) / 2.0
+        return at
+
+    start = widest_gap(warm_at, warm_at + reach, warm_at)
+    end = widest_gap(cool_down_at - reach, cool_down_at, cool_down_at)
+    return (start, end) if end > start else (warm_at, cool_down_at)
 
 
 def tokens_between(r: RequestResult, start: float, end: float) -> int:

@@ -7,7 +7,8 @@ Client-side figures: TTFT = first content chunk minus send time; TPOT = (last co
 chunk - first content chunk) / (output tokens - 1). The window is predict's
 (sites/predict.py): the first `requests` requests are measured, the users keep sending
 until all of them have finished, and the steady ones are those sent between the
-`concurrency`-th completion and the last measured send. Each user's turnaround (its
+`concurrency`-th completion and the last measured send, each end moved off any burst
+of arrivals (`sites.predict.steady_window`). Each user's turnaround (its
 previous last content chunk to this send: reading the end of the stream, reusing the
 connection) is kept; it is the client's share of what `georoute predict
 --client-turnaround-ms` models (the server's share, taking the request in, is not
@@ -20,11 +21,13 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, replace
-from statistics import fmean
+from statistics import fmean, median
 from typing import Any
 
 import aiohttp
 from openai import AsyncOpenAI
+
+from sites.predict import steady_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,11 @@ async def closed_loop(
     await asyncio.gather(*(user() for _ in range(concurrency)))
     done = sorted(samples, key=lambda s: s.last_at)
     warm_at = done[min(concurrency, len(done)) - 1].last_at
-    cool_at = max(s.sent_at for s in samples)
-    steady = [s for s in done if warm_at <= s.sent_at <= cool_at]
+    start, end = steady_window(
+        [s.sent_at for s in done],
+        warm_at=warm_at,
+        cool_down_at=max(s.sent_at for s in samples),
+        cycle_s=median(s.last_at - s.sent_at for s in done),
+    )
+    steady = [s for s in done if start <= s.sent_at <= end]
     return LoopResult(samples=done, steady=steady or done)
