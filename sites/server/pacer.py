@@ -11,6 +11,16 @@ The handler only awaits its stream's `finished` future.
 It follows the driver's coalescing rules exactly (it uses the stream's own `_plan`,
 `_last_due` and `_take`), and it never writes a final chunk before the engine's
 result for that request is in hand (the `georoute` object needs it).
+
+What keeps a burst short (tests/perf/bench_site_timing.py measures it):
+- a fired timer writes every due chunk back to back, then plans each stream's next
+  chunk (the plan is made once, when tokens arrive, and rides in the heap entry);
+- no instant gets more writes planned than `SiteDriver.burst_cap` (max_burst_s at
+  the measured cost per write): a stream that would land on a full instant ends its
+  chunk at a later token (stream.py, rule 2);
+- the engine loop flushes releasable chunks before its CPU-heavy step (`flush_due`);
+- the timer aims `TIMER_SLACK_S` after the earliest release, for uvloop's
+  millisecond timers.
 """
 
 from __future__ import annotations

@@ -656,7 +656,10 @@ def main() -> None:
     if args.serve or args.serve_floor:
         if args.pin:
             pin_to("server")
-        from sites.server.runner import run_event_loop
+        try:
+            from sites.server.runner import run_event_loop
+        except ImportError:  # an older tree (before/after comparisons): the standard loop
+            run_event_loop = asyncio.run  # type: ignore[assignment]
 
         if args.serve_floor:
             run_event_loop(
