@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 
 import numpy as np
 
@@ -31,6 +32,8 @@ from router.policies.types import LatencyEstimator
 from router.sim.paths import PathTable
 from router.sim.state import SimRequest, SimSite
 from sites.engine_api import DeploymentSpec, EngineLoad
+
+_SITE_OF = itemgetter(4)  # a ranking entry's site index
 
 #: A GPU load met this many times gets a forecast column for the requests ahead,
 #: first this long, doubling while the load keeps recurring (a column of n costs
@@ -50,6 +53,10 @@ class _LPUColumns:
     def __init__(self, ttft: list[float], tpot: list[float], m: list[int],
                  service: list[float]) -> None:
         self.ttft, self.tpot, self.m, self.service = ttft, tpot, m, service
+
+
+_SiteRow = tuple[SimSite, int, str, float, float, float, float, float, float, float, float,
+                 float]
 
 
 class _Column:
@@ -102,6 +109,18 @@ class FastestRanker:
                 self.lpu_terms[id(terms)] = terms
             else:
                 self.lpu_key.append(0)
+        # Per group: one row per site the residency rules allow, with what the scores
+        # add per (group, site) unpacked: the policy's RTT and RTT + TLS handshake, the
+        # regret's handshake and both legs' delay parameters.
+        self.table: list[list[_SiteRow]] = [
+            [
+                (s, s.idx, s.name, *policy_base_ms[g][s.idx], regret_handshake[g][s.idx],
+                 *paths.up[g][s.idx], *paths.down[g][s.idx])
+                for s in sites
+                if allowed[g][s.idx]
+            ]
+            for g in range(len(allowed))
+        ]
         self.prompts: np.ndarray = np.zeros(0, dtype=np.int64)
         self.outputs: np.ndarray = np.zeros(0, dtype=np.int64)
         self.prompt_list: list[int] = []
@@ -165,32 +184,26 @@ class FastestRanker:
         """The sites `fastest` ranks for request j of the block (best first, at most
         `max_attempts`; empty when none is eligible), and with `with_regret` the
         request's best site in hindsight and both scores."""
-        g = req.group
-        allowed = self.allowed[g]
-        base = self.policy_base_ms[g]
         new_conn = req.new_conn
         lpu = self.lpu
         gpu_cols = self.gpu_cols
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
         scored: list[tuple[int, float]] = []
-        if with_regret:
-            hs = self.regret_handshake[g]
-            ups, downs = self.paths.up[g], self.paths.down[g]
-            z_up, z_down = req.z_up, req.z_down
-            exp = math.exp
-        for s in self.sites:
-            i = s.idx
-            if not allowed[i]:
-                continue
+        z_up, z_down = req.z_up, req.z_down
+        exp = math.exp
+        for s, i, name, rtt, rtt_hs, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
+            req.group
+        ]:
             cols = lpu[i]
             # -- the policy: the router's view (SiteView.effective_load) ----------
+            in_flight = s.in_flight
             if s.view_health in ELIGIBLE_HEALTH and (
-                s.max_in_flight is None or s.in_flight < s.max_in_flight
+                s.max_in_flight is None or in_flight < s.max_in_flight
             ):
                 snap = s.snapshot
                 busy = snap.queued + snap.running
-                total = busy if busy > s.in_flight else s.in_flight
+                total = busy if busy > in_flight else in_flight
                 cap = snap.max_running if snap.max_running > 1 else 1
                 running = total if total < cap else cap
                 if cols is not None:  # _lpu_e2e, its usual case inlined
@@ -205,9 +218,8 @@ class FastestRanker:
                         e2e_s = col.values[j - col.start]
                     else:
                         e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
-                rtt, rtt_hs = base[i]
                 ms = (rtt_hs if new_conn else rtt + 0.0) + e2e_s * 1000.0
-                keyed.append((ms, total / cap, rtt, s.name, i))
+                keyed.append((ms, total / cap, rtt, name, i))
             # -- the regret: the true occupancy (SimSite.true_now) -----------------
             if with_regret and not (s.down or s.drained):
                 true = s.true_load
@@ -226,11 +238,13 @@ class FastestRanker:
                         e2e_s = col.values[j - col.start]
                     else:
                         e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
-                f, m, sg = ups[i]
-                up = f + exp(m + sg * z_up)
-                f, m, sg = downs[i]
-                down = f + exp(m + sg * z_down)
-                ms = (hs[i] if new_conn else 0.0) + up + down + e2e_s * 1000.0
+                # PathTable.legs_ms, inlined
+                ms = (
+                    (hs if new_conn else 0.0)
+                    + (up_f + exp(up_m + up_s * z_up))
+                    + (down_f + exp(down_m + down_s * z_down))
+                    + e2e_s * 1000.0
+                )
                 scored.append((i, ms))
                 if ms < best_ms:
                     best, best_ms = i, ms
@@ -245,7 +259,7 @@ class FastestRanker:
             req.best_site = best
             req.best_pred_ms = best_ms
             req.chosen_pred_ms = chosen_ms
-        return tuple([k[4] for k in keyed[: self.max_attempts]])
+        return tuple(map(_SITE_OF, keyed[: self.max_attempts]))
 
 
 def _lpu_e2e(cols: _LPUColumns, j: int, cap: int, running: int, queued: int) -> float:

@@ -271,7 +271,10 @@ class Simulation:
                     req.handshake_ms = self.handshake[req.group][site]
                 # dispatch(req, at + handshake) for attempt 0, inlined
                 req.site = site
-                up, down = self.paths.legs_ms(req.group, site, req.z_up, req.z_down)
+                f, m, sg = self.paths.up[req.group][site]  # PathTable.legs_ms, inlined
+                up = f + math.exp(m + sg * req.z_up)
+                f, m, sg = self.paths.down[req.group][site]
+                down = f + math.exp(m + sg * req.z_down)
                 req.net_up_ms += up
                 req.net_down_ms = down
                 self.pending += 1
@@ -482,7 +485,7 @@ class Simulation:
         z_up: list[float] = []
         z_down: list[float] = []
         conn: list[bool] = []
-        first = 0
+        ids: list[str] = []
         i = 0
         while True:
             if arrivals_left and i >= len(times):
@@ -491,7 +494,7 @@ class Simulation:
                     arrivals_left = False
                 else:
                     n = len(blk)
-                    first = blk.first
+                    ids = list(map(request_id, range(blk.first, blk.first + n)))
                     times = blk.at_s.tolist()
                     groups = blk.group.tolist()
                     prompts = blk.prompt_tokens.tolist()
@@ -541,7 +544,7 @@ class Simulation:
                 break
             self.now = t_arr
             req = SimRequest(
-                request_id(first + i),
+                ids[i],
                 groups[i],
                 t_arr,
                 prompts[i],

@@ -117,6 +117,7 @@ class LPUEngine:
         self._price_s = hw.price_usd_per_hour * chips / 3600.0
         self._max_context = min(deployment.model.max_context, deployment.kv_capacity_tokens)
         self._token_s_cache: dict[int, float] = {}
+        self._prefill_cache: dict[int, float] = {}
 
     @property
     def spec(self) -> DeploymentSpec:
@@ -155,7 +156,7 @@ class LPUEngine:
 
     def _admit(self, until: float) -> None:
         queue, slots = self._queue, self._slots
-        token_s_cache, prefill_s = self._token_s_cache, self._terms.prefill_s
+        token_s_cache, prefill_cache = self._token_s_cache, self._prefill_cache
         lines, order, flights = self._lines, self._order, self._flights
         tracker, done_heap = self._tracker, self._done_heap
         last_start = self._last_start
@@ -173,7 +174,12 @@ class LPUEngine:
             interval = token_s_cache.get((prompt + output // 2) // 64)  # token_s, inlined
             if interval is None:
                 interval = self.token_s(prompt, output)
-            first_at = start + prefill_s(prompt)
+            prefill = prefill_cache.get(prompt)  # = self._terms.prefill_s(prompt)
+            if prefill is None:
+                prefill = self._terms.prefill_s(prompt)
+                if len(prefill_cache) < 1 << 16:
+                    prefill_cache[prompt] = prefill
+            first_at = start + prefill
             self._seq += 1
             seq = self._seq
             f = _Flight(req, r, start, first_at, interval, seq)
@@ -192,12 +198,17 @@ class LPUEngine:
         line = self._lines[r]
         shared = line.shared_s(f.start_at, end)
         if len(line.bp_t) > self._forget_at[r]:
-            order = self._order[r]
-            while order and self._flights.get(order[0].req.request_id) is not order[0]:
-                order.popleft()
-            line.forget_before(order[0].start_at if order else end)
-            self._forget_at[r] = 2 * len(line) + 256
+            self._forget(r, end)
         return shared
+
+    def _forget(self, r: int, end: float) -> None:
+        """Drop replica r's sharing breakpoints before its oldest unreported flight."""
+        line = self._lines[r]
+        order = self._order[r]
+        while order and self._flights.get(order[0].req.request_id) is not order[0]:
+            order.popleft()
+        line.forget_before(order[0].start_at if order else end)
+        self._forget_at[r] = 2 * len(line) + 256
 
     def _result(self, f: _Flight, end_at: float, generated: int, cancelled: bool) -> RequestResult:
         busy_s = max(end_at - f.start_at, 0.0)
@@ -229,7 +240,13 @@ class LPUEngine:
         """The values of `_finished(f)`, as a `RawResult` tuple."""
         req, start, first, end = f.req, f.start_at, f.first_at, f.finish_at
         busy_s = end - start if end > start else 0.0
-        shared_s = self._shared_s(f, end) if busy_s > 0 else 0.0
+        shared_s = 0.0
+        if busy_s > 0:
+            r = f.replica
+            line = self._lines[r]
+            shared_s = line.shared_s(start, end)
+            if len(line.bp_t) > self._forget_at[r]:  # the rest of _shared_s
+                self._forget(r, end)
         n = req.output_tokens
         arrived = req.arrived_at
         return (

@@ -74,8 +74,9 @@ class ReplicaSlots:
             if tree[node] > x:
                 node += 1
         r = node - size
-        self._drop_before(r, floor)
         held = self._held[r]
+        if held and held[0][0] <= floor:
+            self._drop_before(r, floor)
         if x == at:
             # Sequences that end in (floor, at] still count here: an upper bound.
             if self._used[r] + kv <= self._kv_cap:

@@ -48,12 +48,17 @@ class ShareLine:
             return
         # The usual case, a start at or after the sweep: sweep up to it and apply it
         # at once (the same breakpoint the sweep would add, one heap round trip less).
-        self._sweep(start)
-        n = self.bp_n[-1]
-        g = self.bp_g[-1] + ((start - self.bp_t[-1]) / n if n > 0 else 0.0)
-        self.bp_t.append(start)
-        self.bp_g.append(g)
-        self.bp_n.append(n + 1)
+        ev = self.events
+        if ev[0][0] <= start:
+            self._sweep(start)
+        else:
+            self.pos = start  # what _sweep(start) does with nothing to sweep (start >= pos)
+        bp_t, bp_g, bp_n = self.bp_t, self.bp_g, self.bp_n
+        n = bp_n[-1]
+        g = bp_g[-1] + ((start - bp_t[-1]) / n if n > 0 else 0.0)
+        bp_t.append(start)
+        bp_g.append(g)
+        bp_n.append(n + 1)
         self.bp_ev.append(start_ev)
 
     def shorten(self, key: int, old_end: float, new_end: float) -> None:
