@@ -133,6 +133,7 @@ class TokenStream:
         self.pace_version = 0
         self.queued = False  # the pacer holds a valid planned chunk for this stream
         self.planned_at = 0.0  # that chunk's clock time, while queued
+        self.wait_until_e = -math.inf  # no plan until tokens up to this engine time are known
 
     @property
     def done(self) -> bool:
@@ -152,12 +153,22 @@ class TokenStream:
         count = end - run.first_index - skip
         if self._known == 0:  # scheduled TTFT, known before the token is sent
             self.first_token_at = self._driver.time.to_wall(run.at(skip))
-        self._runs.append(
-            TokenRun(run.request_id, self._known, count, run.at(skip), run.interval_s)
-        )
+        if skip == 0 and run.first_index == self._known and count == run.count:
+            self._runs.append(run)  # the usual case: the next tokens, as they are
+        else:
+            self._runs.append(
+                TokenRun(run.request_id, self._known, count, run.at(skip), run.interval_s)
+            )
         self._known += count
         self.known_until_e = self._runs[-1].last_at
-        if self.sink is None or not self.queued:
+        # the pacer replans only a stream with no chunk planned whose plan may have
+        # become possible (the tokens it waits for are known now, or all of them are)
+        if self.sink is None or (
+            not self.queued
+            and (
+                self.known_until_e >= self.wait_until_e - 1e-9 or self._known >= self.output_tokens
+            )
+        ):
             self._wake()
 
     def _finish(self, result: RequestResult) -> None:
@@ -229,6 +240,7 @@ class TokenStream:
         tokens that decide it are not known yet. `full(at)` says that clock instant
         already holds as many writes as it may (the pacer's burst cap): the chunk then
         ends at a later token instead (never for the first or the final token)."""
+        self.wait_until_e = -math.inf
         if not self._runs:
             return None
         to_wall = self._driver.time.to_wall
@@ -262,6 +274,7 @@ class TokenStream:
         if self._known >= self.output_tokens:
             last = self._runs[-1]
             return self.output_tokens - 1, to_wall(last.last_at)
+        self.wait_until_e = target  # the tokens that decide it come later
         return None
 
     def _last_due(self, now: float) -> int:

@@ -105,3 +105,45 @@ async def test_without_pressure_every_token_is_its_own_chunk() -> None:
 def test_timer_slack_never_exceeds_the_fixed_margin() -> None:
     driver = SiteDriver(FixedRateEngine(), VirtualClock(), pacing=Pacing(early_s=0.0002))
     assert driver.pacer._slack_s == pytest.approx(min(TIMER_SLACK_S, 0.0002))
+
+
+async def test_a_stream_waiting_for_later_tokens_is_not_replanned_on_every_push() -> None:
+    """A GPU stream with a 90 ms gap gets a token every 30 ms iteration: it needs no
+    new plan until the token its next chunk ends at is known (a third of the pushes)."""
+    clock = VirtualClock()
+    pacing = Pacing(max_chunks_per_s=1 / 0.0899, early_s=0.0)  # just under 3 iterations
+    driver = SiteDriver(FixedRateEngine(), clock, pacing=pacing)
+    driver._iteration_s = ITERATION_S
+    log: list[tuple[float, str, Chunk]] = []
+    stream = TokenStream(driver, "r0", prompt_tokens=10, output_tokens=13, arrived_at=0.0)
+    stream.phase = 0.5  # gaps of exactly min_gap
+    driver.streams["r0"] = stream
+    driver.pacer.attach(stream, RecordingSink(clock, log))
+    plans = 0
+    schedule = driver.pacer.schedule
+
+    def counting(s: TokenStream) -> None:
+        nonlocal plans
+        plans += 1
+        schedule(s)
+
+    driver.pacer.schedule = counting  # type: ignore[method-assign]
+    for k in range(13):  # token k is known one iteration ahead, as on a real GPU site
+        stream._push(TokenRun("r0", k, 1, START_S + k * ITERATION_S, ITERATION_S))
+        if k == 12:
+            stream._finish(result("r0", 13))
+        if k:
+            clock.advance_to(START_S + (k - 1) * ITERATION_S)
+            driver.pacer._fire()
+    clock.advance_to(START_S + 12 * ITERATION_S)
+    driver.pacer._fire()
+    driver.pacer.stop()
+    assert [(c.first_index, c.count) for _, _, c in log] == [
+        (0, 1),
+        (1, 3),
+        (4, 3),
+        (7, 3),
+        (10, 3),
+    ]
+    assert all(at == pytest.approx(c.last_at) for at, _, c in log)
+    assert plans <= 2 * len(log) + 1  # not one per pushed token (13) plus one per chunk
