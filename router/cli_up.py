@@ -81,7 +81,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> Any:
     from router.config import load_config
     from router.policies import policy_names
-    from router.up import SWITCH_INTERVAL_ENV, UpOptions
+    from router.up import GC_GEN0_ENV, SWITCH_INTERVAL_ENV, UpOptions
     from sites.topology import ConfigError
 
     if not 0 <= args.port <= 65535:
@@ -103,6 +103,9 @@ def _options(args: argparse.Namespace) -> Any:
         raise CLIError(
             f"${SWITCH_INTERVAL_ENV} must be a number of ms in (0, 1000), got {switch_ms!r}"
         )
+    gen0 = os.environ.get(GC_GEN0_ENV, "").strip() or "5000"
+    if not gen0.isdigit() or not 100 <= int(gen0) <= 1_000_000:  # see router.up._tune_runtime
+        raise CLIError(f"${GC_GEN0_ENV} must be an integer in 100..1000000, got {gen0!r}")
     if args.policy is not None and args.policy not in policy_names():
         raise CLIError(
             f"--policy: unknown policy {args.policy!r}; valid: {', '.join(policy_names())}"
@@ -126,6 +129,7 @@ def _options(args: argparse.Namespace) -> Any:
         dash=bool(getattr(args, "dash", False)),
         freeze_heap=True,
         switch_interval_s=switch_s,
+        gc_gen0_threshold=int(gen0),
     )
     return config, opts
 

@@ -33,7 +33,10 @@ extra Python process on the path costs on this machine, the floor under the rout
 `git archive` to a temporary directory, run from there): before/after figures for a
 change to the router, from the same run. `--router-env KEY=VALUE` (repeatable) sets an
 environment variable for the router only (not for the base router): with
-`--baseline-rev HEAD`, an A/B of a runtime setting. `--gil-demo` only shows, in this
+`--baseline-rev HEAD`, an A/B of a runtime setting. `--gc-probe` times every cyclic-GC collection in
+the router (and the base router) on the collecting thread's CPU clock after start-up
+(tests/perf/gcprobe) and prints counts and pause percentiles per generation at the end.
+`--gil-demo` only shows, in this
 process, what a pure-Python worker thread (like the router's stats snapshot) does to an
 event loop's lag at CPython's GIL switch interval (5 ms) and at the router's (0.5 ms).
 """
@@ -263,6 +266,16 @@ def extract_rev(rev: str, into: Path) -> tuple[str, Path]:
     return short, tree
 
 
+GC_PROBE = Path(__file__).resolve().parent / "gcprobe"
+
+
+def probe_env(on: bool, out: Path, tree: Path | None) -> dict[str, str]:
+    if not on:
+        return {}
+    path = str(GC_PROBE) if tree is None else f"{tree}{os.pathsep}{GC_PROBE}"
+    return {"PYTHONPATH": path, "GCPROBE_OUT": str(out)}
+
+
 def loop_env(loop: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "GEOROUTE_EVENT_LOOP": loop}
 
@@ -369,7 +382,11 @@ async def main(args: argparse.Namespace) -> None:
             "--db",
             str(tmp / "bench.db"),
         ],
-        env={**loop_env(args.router_loop), **dict(kv.split("=", 1) for kv in args.router_env)},
+        env={
+            **loop_env(args.router_loop),
+            **probe_env(args.gc_probe, tmp / "gc-router.txt", None),
+            **dict(kv.split("=", 1) for kv in args.router_env),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -393,7 +410,11 @@ async def main(args: argparse.Namespace) -> None:
                 str(tmp / "base.db"),
             ],
             cwd=tree,
-            env={**loop_env(args.router_loop), "PYTHONPATH": str(tree)},
+            env={
+                **loop_env(args.router_loop),
+                "PYTHONPATH": str(tree),
+                **probe_env(args.gc_probe, tmp / "gc-base.txt", tree),
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -518,6 +539,11 @@ async def main(args: argparse.Namespace) -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for name in ("router", "base"):
+            probe = tmp / f"gc-{name}.txt"
+            if probe.exists():
+                print(f"# cyclic GC in the {name} after start-up (CPU time of each collection)")
+                print(probe.read_text(), end="")
 
 
 def parse_args() -> argparse.Namespace:
@@ -570,6 +596,11 @@ def parse_args() -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="an environment variable for the router process only (repeatable)",
+    )
+    ap.add_argument(
+        "--gc-probe",
+        action="store_true",
+        help="time every cyclic-GC collection in the router (and base) after start-up",
     )
     ap.add_argument(
         "--gil-demo",

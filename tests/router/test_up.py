@@ -119,12 +119,15 @@ def test_bad_flags_exit_2_naming_the_flag(args, needle):
     assert "Traceback" not in err
 
 
-def test_bad_switch_interval_exits_2_naming_the_variable(monkeypatch):
-    monkeypatch.setenv("GEOROUTE_SWITCH_INTERVAL_MS", "fast")
+@pytest.mark.parametrize(
+    ("variable", "value"), [("GEOROUTE_SWITCH_INTERVAL_MS", "fast"), ("GEOROUTE_GC_GEN0", "lots")]
+)
+def test_bad_runtime_setting_exits_2_naming_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
     proc = georoute("up", "--port", "0")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert "GEOROUTE_SWITCH_INTERVAL_MS" in err
+    assert variable in err
     assert "Traceback" not in err
 
 
