@@ -220,7 +220,7 @@ class Pacer:
     def _write_due(self, stream: TokenStream, index: int, now: float) -> Chunk | None:
         """Write the stream's due chunk (its planned last token `index`, or later ones
         already due); None if nothing was written (the stream is replanned)."""
-        index = max(index, stream._last_due(now))
+        index = max(index, stream._last_due(now, self._gap_early_cap()[1]))
         if index >= stream.output_tokens - 1 and stream.result is None:
             index = stream.output_tokens - 2  # everything but the final token
             if index < stream.next_index:

@@ -277,9 +277,12 @@ class TokenStream:
         self.wait_until_e = target  # the tokens that decide it come later
         return None
 
-    def _last_due(self, now: float) -> int:
-        """The index of the last known token scheduled at or before clock time `now`."""
-        horizon = self._driver.time.to_engine(now + self._driver.release_early_s())
+    def _last_due(self, now: float, early_s: float | None = None) -> int:
+        """The index of the last known token that may be released at clock time `now`
+        (scheduled no later than `now` plus the release margin, `early_s` if given)."""
+        if early_s is None:
+            early_s = self._driver.release_early_s()
+        horizon = self._driver.time.to_engine(now + early_s)
         due = self._next - 1
         for run in self._runs:
             if run.first_at > horizon:
