@@ -183,7 +183,12 @@ def _sites_child(scenario: Scenario, out: Any, stop: Any) -> None:
 
 
 def _router_child(
-    scenario: Scenario, policy: str, seed: int, site_urls: dict[str, str], out: Any, stop: Any
+    scenario: Scenario,
+    policy: str,
+    seed: int,
+    site_urls: dict[str, str],
+    out: Any,
+    stop: Any,
 ) -> None:
     """Child body (layout `split`): the router only, in front of the sites' child."""
 
@@ -208,7 +213,8 @@ async def local_system_process(
 ) -> AsyncIterator[LocalSystem]:
     """The sites and router in child processes (`layout` "system" or "split"), so they
     do not share an event loop (or, given the cores, a core) with the client that
-    measures them. Children are stopped (router first) on exit."""
+    measures them. Children inherit this process's niceness and are stopped (router
+    first) on exit."""
     if layout not in ("system", "split"):
         raise ValueError(f"layout must be 'system' or 'split' for child processes: {layout!r}")
     ctx = multiprocessing.get_context("spawn")
