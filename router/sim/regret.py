@@ -85,7 +85,7 @@ class Hindsight:
         req.chosen_pred_ms = chosen_ms
 
 
-class _Region:
+class RegionTally:
     """One region's running regret figures."""
 
     __slots__ = ("best", "chosen_best", "count", "hist", "max", "sum")
@@ -98,6 +98,20 @@ class _Region:
         self.chosen_best = 0
         self.best: dict[str, int] = {}
 
+    def add(self, regret_ms: float, best_site: str, chose_best: bool) -> None:
+        if regret_ms <= 0.0:
+            self.hist[0] += 1
+        else:  # = np.searchsorted(_EDGES_MS, regret_ms), without numpy's per-call cost
+            self.hist[min(bisect_left(_EDGE_LIST, regret_ms), _LAST_BIN)] += 1
+        self.count += 1
+        self.sum += regret_ms
+        if regret_ms > self.max:
+            self.max = regret_ms
+        if chose_best:
+            self.chosen_best += 1
+        best = self.best
+        best[best_site] = best.get(best_site, 0) + 1
+
 
 class RegretAccumulator:
     """Streaming per-region regret statistics (bounded memory)."""
@@ -105,24 +119,18 @@ class RegretAccumulator:
     __slots__ = ("_regions",)
 
     def __init__(self) -> None:
-        self._regions: dict[str, _Region] = {}
+        self._regions: dict[str, RegionTally] = {}
 
     def add(self, region: str, regret_ms: float, best_site: str, chose_best: bool) -> None:
+        self.region(region).add(regret_ms, best_site, chose_best)
+
+    def region(self, region: str) -> RegionTally:
+        """The region's figures, to `add` to directly (regions are listed in the order
+        of their first use)."""
         r = self._regions.get(region)
         if r is None:
-            r = self._regions[region] = _Region()
-        if regret_ms <= 0.0:
-            r.hist[0] += 1
-        else:  # = np.searchsorted(_EDGES_MS, regret_ms), without numpy's per-call cost
-            r.hist[min(bisect_left(_EDGE_LIST, regret_ms), _LAST_BIN)] += 1
-        r.count += 1
-        r.sum += regret_ms
-        if regret_ms > r.max:
-            r.max = regret_ms
-        if chose_best:
-            r.chosen_best += 1
-        best = r.best
-        best[best_site] = best.get(best_site, 0) + 1
+            r = self._regions[region] = RegionTally()
+        return r
 
     def summary(self) -> dict[str, RegionRegret]:
         out: dict[str, RegionRegret] = {}

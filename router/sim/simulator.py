@@ -43,7 +43,7 @@ from router.scenarios.model import (
 from router.sim.deps import SimDeps, default_deps, memo_by_identity
 from router.sim.fastest import FastestRanker
 from router.sim.paths import PathTable
-from router.sim.regret import Hindsight, RegretAccumulator
+from router.sim.regret import Hindsight, RegionTally, RegretAccumulator
 from router.sim.result import SimResult
 from router.sim.rows import failed_row, ok_row, site_sample
 from router.sim.state import Outcome, SimRequest, SimSite
@@ -154,6 +154,8 @@ class Simulation:
         self.all_rows: list[dict[str, Any]] = []
         self.samples: list[dict[str, Any]] = []
         self.regret = RegretAccumulator()
+        self.regret_by_group: list[RegionTally | None] = [None] * len(groups)
+        self.site_names = [s.name for s in self.sites]
         self.n_requests = self.n_ok = self.n_failed = self.n_rejected = self.n_retried = 0
         self.pending = 0  # heap events that belong to requests
         self.last_at = 0.0
@@ -227,10 +229,12 @@ class Simulation:
                 lost = req.chosen_pred_ms - req.best_pred_ms
             else:
                 lost = (end_at - req.at_s) * 1000.0 - req.best_pred_ms
-            self.regret.add(
-                group.region,
+            region = self.regret_by_group[req.group]
+            if region is None:
+                region = self.regret_by_group[req.group] = self.regret.region(group.region)
+            region.add(
                 max(lost, 0.0),
-                self.sites[req.best_site].name,
+                self.site_names[req.best_site],
                 req.attempt == 0 and lost <= 1e-9,  # a tie with the best is the best
             )
 
