@@ -20,7 +20,7 @@ the 254 ms p50 at --connection-reuse 0), 12-20 ms in runs beside heavy jobs. `--
 client, router and site code, not waiting for a CPU. Where it goes (one instrumented
 in-process run at 10 req/s, medians): client to router handler 1.8 ms, router before
 forwarding (parse, policy, timer overshoot of the up-leg sleep) 1.0, router to site
-1.1, site's first-token write 0.3-0.5 (LPU; GPU about 2), router relaying it 0.6-0.8,
+0.8-1.1, site's first-token write 0.3-0.5 (LPU; GPU about 2), router relaying it 0.6-0.8,
 router to client 0.2-0.4. The layouts and loops below move these by under a millisecond.
 - `--layout one`: client, sites and router in this process (the test's layout);
   `system` (the default; `--separate-process` is an alias): sites and router in one child
