@@ -40,7 +40,7 @@ _SITE_OF = itemgetter(4)  # a ranking entry's site index
 #: about as much as 10 + n / 10 single forecasts).
 MISSES_BEFORE_COLUMN = 3
 FIRST_COLUMN = 16
-MAX_COLUMN = 1024
+MAX_COLUMN = 4096
 
 E2EMany = Callable[[DeploymentSpec, EngineLoad, np.ndarray, np.ndarray], np.ndarray]
 
@@ -151,7 +151,15 @@ class FastestRanker:
                     lpu_service(ttft, tpot, self.outputs).tolist(),
                 )
             self.lpu[i] = cols
-        self.gpu_cols.clear()
+        # Loads that recurred keep their column length into the new block (a steady
+        # GPU site then costs one column per block); the others are forgotten.
+        kept = {k: c for k, c in self.gpu_cols.items() if c.misses >= MISSES_BEFORE_COLUMN}
+        if len(kept) > 256:
+            kept.clear()
+        for c in kept.values():
+            c.start = c.end = 0
+            c.values = []
+        self.gpu_cols = kept
 
     def _gpu_e2e(self, s: SimSite, j: int, base: EngineLoad, running: int, queued: int,
                  cap: int) -> float:

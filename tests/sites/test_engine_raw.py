@@ -1,8 +1,10 @@
-"""The LPU engine's allocation-free simulator path (`submit_raw`, `advance_raw`) gives
+"""The engines' allocation-free simulator path (`submit_raw`, `advance_raw`) gives
 the same outcomes as `submit(EngineRequest)` + `advance(record_tokens=False)`, field
 for field, however the time is chopped, with cancels in between."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -51,3 +53,37 @@ def test_raw_submit_checks_like_submit():
         engine.submit_raw("b", 0, 10, 0.0)
     with pytest.raises(EngineCapacityError):
         engine.submit_raw("c", 10_000_000, 10, 0.0)
+
+
+def test_gpu_raw_advance_and_idle_equal_the_engine_api():
+    """GPUEngine.advance_raw gives `advance(...).finished` as tuples; `is_idle` holds
+    exactly when nothing runs or waits, and then `load()` does not change but for `at`."""
+    spec = DeploymentSpec(hardware="h100-sxm", model="llama-3.1-8b", precision="fp8",
+                          devices=2, tp=1)
+    a, b = build_engine(spec), build_engine(spec)
+    assert a.is_idle()
+    idle = a.load()
+    rng = np.random.default_rng(4)
+    t = 0.0
+    got, want = [], []
+    for k in range(400):
+        t += float(rng.exponential(0.02))
+        got += a.advance_raw(t)
+        want += b.advance(t, record_tokens=False).finished
+        req = EngineRequest(request_id=f"r{k}", prompt_tokens=int(rng.integers(1, 2000)),
+                            output_tokens=int(rng.integers(1, 200)), arrived_at=t)
+        a.submit(req)
+        b.submit(req)
+        assert not a.is_idle()
+    got += a.advance_raw(t + 1e4)
+    want += b.advance(t + 1e4, record_tokens=False).finished
+    assert len(want) == 400
+    assert got == [
+        (r.request_id, r.output_tokens, r.first_token_at, r.finished_at, r.queue_s, r.ttft_s,
+         r.tpot_s, r.energy_j, r.cost_usd)
+        for r in want
+    ]
+    assert a.is_idle()
+    after = a.load()
+    assert after.at > idle.at
+    assert dataclasses.replace(after, at=idle.at) == idle
