@@ -215,7 +215,7 @@ class FastestRanker:
                 cap = snap.max_running if snap.max_running > 1 else 1
                 running = total if total < cap else cap
                 if cols is not None:  # _lpu_e2e, its usual case inlined
-                    if total - running + 1 > cap - running:
+                    if total >= cap:  # queued + 1 > free (integers)
                         e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
                     else:
                         e2e_s = cols.service[j]
@@ -235,7 +235,7 @@ class FastestRanker:
                 cap = true.max_running if true.max_running > 1 else 1
                 running = total if total < cap else cap
                 if cols is not None:
-                    if total - running + 1 > cap - running:
+                    if total >= cap:  # queued + 1 > free (integers)
                         e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
                     else:
                         e2e_s = cols.service[j]
