@@ -206,15 +206,18 @@ class LiveDriver:
             chunks = 0
             completion_tokens = None
             stream_error = ""
+            done = False
             async for raw in resp.content:
                 line = raw.strip()
                 if not line.startswith(b"data:"):
                     continue
                 data = line[5:].strip()
-                if data == b"[DONE]":
-                    # read on to the end of the body: a response released before its
-                    # end closes the connection instead of returning it to the pool,
-                    # and the next reusing request would open (and pay for) a new one
+                if done or data == b"[DONE]":
+                    # read on to the end of the body (ignoring anything after [DONE]):
+                    # a response released before its end closes the connection instead
+                    # of returning it to the pool, and the next reusing request would
+                    # open (and pay for) a new one
+                    done = True
                     continue
                 now = time.perf_counter()
                 chunk = json.loads(data)
