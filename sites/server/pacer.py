@@ -89,6 +89,11 @@ class Pacer:
         self._heap.clear()
         self._load.clear()
 
+    def busiest_before(self, until: float) -> int:
+        """The most writes planned for one instant up to clock time `until` (0 if none):
+        a garbage collection started now should not land on a big burst."""
+        return max((n for at, n in self._load.items() if at <= until), default=0)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Schedule many streams at once (a dispatch of engine tokens): the coalescing

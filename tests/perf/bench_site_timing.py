@@ -374,7 +374,9 @@ def verdict(values: list[float], what: str) -> str:
     return f"{what} p99 |err| {worst:.2f} ms {'met' if worst <= 2.0 else 'NOT met'}"
 
 
-async def serve() -> None:
+async def serve(quiet_gc: bool) -> None:
+    import inspect
+
     from sites.server.runner import run_sites
     from sites.topology import SiteConfig
 
@@ -382,7 +384,9 @@ async def serve() -> None:
         SiteConfig(name="gpu", place="Ashburn", hardware="h100-sxm", model=MODEL),
         SiteConfig(name="lpu", place="Riyadh", hardware="groq-lpu", model=MODEL),
     ]
-    group = await run_sites(sites)
+    # as `georoute site` runs (an older tree, for before/after, has no quiet_gc)
+    known = "quiet_gc" in inspect.signature(run_sites).parameters
+    group = await run_sites(sites, **({"quiet_gc": quiet_gc} if known else {}))
     print(json.dumps(dict(group)), flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -491,6 +495,7 @@ async def serve_floor(period_s: float, output_tokens: int, every: int) -> None:
 def spawn(args: argparse.Namespace, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """A server subprocess (sites, or the floor) on the chosen loop and CPU."""
     flags = ["--pin"] if args.pin else []
+    flags += ["--no-quiet-gc"] if args.no_quiet_gc else []
     proc = subprocess.Popen(
         [sys.executable, __file__, *extra, *flags],
         stdout=subprocess.PIPE,
@@ -662,6 +667,11 @@ def main() -> None:
         help="each floor stream writes at every K-th boundary (default 1: all streams at "
         "once; 4 writes about as many chunks per instant as the GPU site at 200 streams)",
     )
+    p.add_argument(
+        "--no-quiet-gc",
+        action="store_true",
+        help="leave the server's garbage collector on its automatic thresholds (compare)",
+    )
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -678,7 +688,7 @@ def main() -> None:
                 serve_floor(args.floor_period_ms / 1000.0, args.output_tokens, args.floor_every)
             )
         else:
-            run_event_loop(serve())
+            run_event_loop(serve(not args.no_quiet_gc))
         return
     if args.client_loop == "uvloop":
         import uvloop

@@ -3,6 +3,7 @@ fires it by hand at each instant, so nothing here depends on how fast the machin
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 import pytest
@@ -12,6 +13,7 @@ from sites.clock import VirtualClock
 from sites.engine_api import RequestResult, TokenRun
 from sites.server.driver import Chunk, Pacing, SiteDriver, TokenStream
 from sites.server.pacer import TIMER_SLACK_S
+from sites.server.runner import QuietCollector
 
 ITERATION_S = 0.030
 START_S = 1.0
@@ -147,3 +149,57 @@ async def test_a_stream_waiting_for_later_tokens_is_not_replanned_on_every_push(
     ]
     assert all(at == pytest.approx(c.last_at) for at, _, c in log)
     assert plans <= 2 * len(log) + 1  # not one per pushed token (13) plus one per chunk
+
+
+class FakePacer:
+    def __init__(self) -> None:
+        self.burst_at: float | None = None  # a 50-write burst at this clock time
+
+    def busiest_before(self, until: float) -> int:
+        return 50 if self.burst_at is not None and self.burst_at <= until else 2
+
+
+async def test_quiet_collector_runs_older_generations_between_bursts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    saved = gc.get_threshold()
+    clock = VirtualClock(100.0)
+    pacer = FakePacer()
+    collector = QuietCollector(
+        [pacer],  # type: ignore[list-item]
+        clock,
+        young_every_s=1.0,
+        full_every_s=3.0,
+        window_s=0.02,
+        max_wait_s=0.5,
+    )
+    collector.start()
+    try:
+        assert gc.get_threshold()[0] == saved[0]  # generation 0 stays automatic
+        assert min(gc.get_threshold()[1:]) > 1_000_000  # the older ones are ours
+        clock.advance_to(101.0)
+        pacer.burst_at = 101.01  # a burst within the window: wait
+        collector.tick()
+        assert collected == []
+        clock.advance_to(101.02)  # the burst went out
+        pacer.burst_at = None
+        collector.tick()
+        assert collected == [1]
+        clock.advance_to(102.02)
+        pacer.burst_at = 0.0  # bursts all the time: collected anyway after max_wait
+        collector.tick()
+        clock.advance_to(102.3)
+        collector.tick()
+        assert collected == [1]
+        clock.advance_to(102.6)
+        collector.tick()
+        assert collected == [1, 1]
+        clock.advance_to(103.6)  # 3 s since the start: a full collection
+        pacer.burst_at = None
+        collector.tick()
+        assert collected == [1, 1, 2]
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == saved
