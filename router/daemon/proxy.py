@@ -112,6 +112,13 @@ async def _proxy(
 ) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     row = flow.row
+    # A connection pays the handshakes once, with its first request, whatever becomes
+    # of that request (a kept-alive connection whose first request was rejected has
+    # paid them already).
+    transport = request.transport
+    new_connection = transport is not None and transport not in state.seen_transports
+    if new_connection:
+        state.seen_transports.add(transport)
     try:
         client = resolve_client(state, request.headers.get(LOCATION_HEADER))
     except (UnknownPlaceError, BadCoordinatesError, ValueError) as exc:
@@ -137,11 +144,6 @@ async def _proxy(
             flow, _overloaded(state, "the router is at its in-flight limit"), "overloaded"
         )
     now = time.monotonic()
-    new_connection = (
-        request.transport is not None and request.transport not in state.seen_transports
-    )
-    if new_connection and request.transport is not None:
-        state.seen_transports.add(request.transport)
     decision = state.policy.decide(
         RouteRequest(
             client=client,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import numpy as np
 import pytest
 from routerkit import MODEL, cluster
@@ -58,3 +59,27 @@ async def test_handshakes_are_charged_to_new_connections_only(tmp_path, share):
 def test_new_connection_share_must_be_a_share():
     with pytest.raises(ValueError, match="new_connection_share"):
         generator("http://127.0.0.1:1", 1.5)
+
+
+async def test_a_connection_pays_the_handshakes_once_even_if_its_first_request_fails():
+    """Kept-alive connection: the first request (rejected: bad location) had the
+    handshakes; the next request on it pays none; a new connection pays them again."""
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    url_path = "/v1/chat/completions"
+    async with cluster() as c:
+        url = c.router_url + url_path
+        conn = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=conn) as s:
+            async with s.post(url, json=body, headers={"X-Client-Location": "91,0"}) as r:
+                assert r.status == 400
+                await r.read()
+            async with s.post(url, json=body, headers={"X-Client-Location": "Paris"}) as r:
+                assert r.status == 200
+                reused = (await r.json())["georoute"]
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(url, json=body, headers={"X-Client-Location": "Paris"}) as r,
+        ):
+            fresh = (await r.json())["georoute"]
+    assert reused["handshake_ms"] == 0.0
+    assert fresh["handshake_ms"] > 0.0
