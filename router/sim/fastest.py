@@ -112,14 +112,8 @@ class FastestRanker:
         # Per group: one row per site the residency rules allow, with what the scores
         # add per (group, site) unpacked: the policy's RTT and RTT + TLS handshake, the
         # regret's handshake and both legs' delay parameters.
-        self.table: list[list[_SiteRow]] = [
-            [
-                (s, s.idx, s.name, *policy_base_ms[g][s.idx], regret_handshake[g][s.idx],
-                 *paths.up[g][s.idx], *paths.down[g][s.idx])
-                for s in sites
-                if allowed[g][s.idx]
-            ]
-            for g in range(len(allowed))
+        self.table: list[tuple[list[_SiteRow], list[_SiteRow]]] = [
+            (self._rows(g, False), self._rows(g, True)) for g in range(len(allowed))
         ]
         self.prompts: np.ndarray = np.zeros(0, dtype=np.int64)
         self.outputs: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -127,6 +121,24 @@ class FastestRanker:
         self.output_list: list[int] = []
         self.lpu: list[_LPUColumns | None] = [None] * len(sites)
         self.gpu_cols: dict[tuple[int, int, int, float, int], _Column] = {}
+
+    def _rows(self, g: int, new_conn: bool) -> list[_SiteRow]:
+        """Group g's sites the residency rules allow, with what the scores add per
+        (group, site, new connection or not) unpacked: the RTT, the policy's RTT (+ TLS
+        handshake on a new connection), the regret's handshake (0 on a warm one) and
+        both legs' delay parameters."""
+        rows: list[_SiteRow] = []
+        for s in self.sites:
+            i = s.idx
+            if not self.allowed[g][i]:
+                continue
+            rtt, rtt_hs = self.policy_base_ms[g][i]
+            rows.append((
+                s, i, s.name, rtt, rtt_hs if new_conn else rtt + 0.0,
+                self.regret_handshake[g][i] if new_conn else 0.0,
+                *self.paths.up[g][i], *self.paths.down[g][i],
+            ))
+        return rows
 
     def set_block(self, prompts: np.ndarray, outputs: np.ndarray) -> None:
         """The next arrival block's lengths (int64 arrays, all >= 1)."""
@@ -192,7 +204,6 @@ class FastestRanker:
         """The sites `fastest` ranks for request j of the block (best first, at most
         `max_attempts`; empty when none is eligible), and with `with_regret` the
         request's best site in hindsight and both scores."""
-        new_conn = req.new_conn
         lpu = self.lpu
         gpu_cols = self.gpu_cols
         keyed: list[tuple[float, float, float, str, int]] = []
@@ -200,9 +211,9 @@ class FastestRanker:
         scored: list[tuple[int, float]] = []
         z_up, z_down = req.z_up, req.z_down
         exp = math.exp
-        for s, i, name, rtt, rtt_hs, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
+        for s, i, name, rtt, base_ms, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
             req.group
-        ]:
+        ][req.new_conn]:
             cols = lpu[i]
             # -- the policy: the router's view (SiteView.effective_load) ----------
             in_flight = s.in_flight
@@ -213,33 +224,33 @@ class FastestRanker:
                 busy = snap.queued + snap.running
                 total = busy if busy > in_flight else in_flight
                 cap = snap.max_running if snap.max_running > 1 else 1
-                running = total if total < cap else cap
-                if cols is not None:  # _lpu_e2e, its usual case inlined
-                    if total >= cap:  # queued + 1 > free (integers)
-                        e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
-                    else:
+                if cols is not None:  # _lpu_e2e; queued + 1 > free <=> total >= cap
+                    if total < cap:
                         e2e_s = cols.service[j]
+                    else:  # running = cap
+                        e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:  # _gpu_e2e, a column hit inlined
+                    running = total if total < cap else cap
                     col = gpu_cols.get((i, running, total - running, snap.kv_used_fraction,
                                         snap.queued_prompt_tokens))
                     if col is not None and col.start <= j < col.end:
                         e2e_s = col.values[j - col.start]
                     else:
                         e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
-                ms = (rtt_hs if new_conn else rtt + 0.0) + e2e_s * 1000.0
+                ms = base_ms + e2e_s * 1000.0
                 keyed.append((ms, total / cap, rtt, name, i))
             # -- the regret: the true occupancy (SimSite.true_now) -----------------
             if with_regret and not (s.down or s.drained):
                 true = s.true_load
                 total = len(s.inflight)
                 cap = true.max_running if true.max_running > 1 else 1
-                running = total if total < cap else cap
                 if cols is not None:
-                    if total >= cap:  # queued + 1 > free (integers)
-                        e2e_s = _lpu_e2e(cols, j, cap, running, total - running)
-                    else:
+                    if total < cap:
                         e2e_s = cols.service[j]
+                    else:
+                        e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:
+                    running = total if total < cap else cap
                     col = gpu_cols.get((i, running, total - running, true.kv_used_fraction,
                                         true.queued_prompt_tokens))
                     if col is not None and col.start <= j < col.end:
@@ -248,7 +259,7 @@ class FastestRanker:
                         e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
                 # PathTable.legs_ms, inlined
                 ms = (
-                    (hs if new_conn else 0.0)
+                    hs
                     + (up_f + exp(up_m + up_s * z_up))
                     + (down_f + exp(down_m + down_s * z_down))
                     + e2e_s * 1000.0
