@@ -117,11 +117,11 @@ class Pacer:
         return knobs
 
     def _unload(self, at: float) -> None:
-        left = self._load[at] - 1
-        if left:
+        left = self._load.get(at, 0) - 1  # (nothing there after `stop`)
+        if left > 0:
             self._load[at] = left
         else:
-            del self._load[at]
+            self._load.pop(at, None)
 
     def schedule(self, stream: TokenStream) -> None:
         """(Re)plan a stream's next chunk; called whenever something about it changed

@@ -27,7 +27,10 @@ Configuration (print both when reporting): the server process runs on uvloop lik
 `georoute site` (`--server-loop asyncio` for the standard loop), the client on uvloop
 (`--client-loop`); `--pin` puts the server and the client on different CPUs
 (`os.sched_setaffinity`), so the client waking to read a burst never preempts the
-server writing it (other processes on the host still share both cores).
+server writing it (other processes on the host still share both cores). The server
+runs GC generations 1-2 between bursts, as `georoute site` does (`--no-quiet-gc`:
+automatic thresholds). Each site ends with a target line: p99 of the absolute
+disagreement (chunks, TTFT) against the 2 ms goal.
 
 Nothing in the first `--warmup` seconds is measured (chunks arriving then, TTFT of
 requests sent then): every client starts at once, a burst no real population makes.
