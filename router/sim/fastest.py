@@ -208,7 +208,7 @@ class FastestRanker:
         gpu_cols = self.gpu_cols
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
-        scored: list[tuple[int, float]] = []
+        scored: dict[int, float] = {}  # the regret's score per site
         z_up, z_down = req.z_up, req.z_down
         exp = math.exp
         for s, i, name, rtt, base_ms, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
@@ -264,7 +264,7 @@ class FastestRanker:
                     + (down_f + exp(down_m + down_s * z_down))
                     + e2e_s * 1000.0
                 )
-                scored.append((i, ms))
+                scored[i] = ms
                 if ms < best_ms:
                     best, best_ms = i, ms
         if not keyed:
@@ -272,9 +272,7 @@ class FastestRanker:
         keyed.sort()
         first = keyed[0][4]
         if with_regret:
-            for i, ms in scored:
-                if i == first:
-                    chosen_ms = ms
+            chosen_ms = scored.get(first, chosen_ms)
             req.best_site = best
             req.best_pred_ms = best_ms
             req.chosen_pred_ms = chosen_ms
