@@ -481,42 +481,45 @@ class Simulation:
         blocks = self.arrivals()
         heap = self.heap
         pop = heapq.heappop
-        arrivals_left = True
-        times: list[float] = []
-        groups: list[int] = []
-        prompts: list[int] = []
-        outputs: list[int] = []
-        z_up: list[float] = []
-        z_down: list[float] = []
-        conn: list[bool] = []
-        ids: list[str] = []
-        i = 0
-        while True:
-            if arrivals_left and i >= len(times):
-                blk = next(blocks, None) if self.n_requests < limit else None
+
+        def next_block() -> tuple[list[Any], ...] | None:
+            """The next arrival block's columns as lists (and the fast ranker's lengths),
+            or None when the traffic or `max_requests` has run out."""
+            while self.n_requests < limit:
+                blk = next(blocks, None)
                 if blk is None:
-                    arrivals_left = False
-                else:
-                    n = len(blk)
-                    ids = list(map(request_id, range(blk.first, blk.first + n)))
-                    times = blk.at_s.tolist()
-                    groups = blk.group.tolist()
-                    prompts = blk.prompt_tokens.tolist()
-                    outputs = blk.output_tokens.tolist()
-                    z = net_rng.standard_normal((2, n))
-                    z_up = z[0].tolist()
-                    z_down = z[1].tolist()
-                    conn = (conn_rng.random(n) >= reuse).tolist()
-                    i = 0
-                    self.fast_block = self.fast is not None and bool(
-                        blk.prompt_tokens.min() >= 1 and blk.output_tokens.min() >= 1
-                    )
-                    if self.fast_block:
-                        assert self.fast is not None
-                        self.fast.set_block(blk.prompt_tokens, blk.output_tokens)
-            if arrivals_left and self.n_requests >= limit:
-                arrivals_left = False
-            t_arr = times[i] if arrivals_left else math.inf
+                    return None
+                n = len(blk)
+                if not n:
+                    continue
+                z = net_rng.standard_normal((2, n))
+                cols = (
+                    list(map(request_id, range(blk.first, blk.first + n))),
+                    blk.at_s.tolist(),
+                    blk.group.tolist(),
+                    blk.prompt_tokens.tolist(),
+                    blk.output_tokens.tolist(),
+                    z[0].tolist(),
+                    z[1].tolist(),
+                    (conn_rng.random(n) >= reuse).tolist(),
+                )
+                self.fast_block = self.fast is not None and bool(
+                    blk.prompt_tokens.min() >= 1 and blk.output_tokens.min() >= 1
+                )
+                if self.fast_block:
+                    assert self.fast is not None
+                    self.fast.set_block(blk.prompt_tokens, blk.output_tokens)
+                return cols
+            return None
+
+        # The next arrival (index i of the current block) is at t_arr, or inf when no
+        # request is left; heap events up to that time go first.
+        block = next_block()
+        arrivals_left = block is not None
+        ids, times, groups, prompts, outputs, z_up, z_down, conn = block or ([],) * 8
+        i = 0
+        t_arr = times[0] if arrivals_left else math.inf
+        while True:
             if heap and heap[0][0] <= t_arr:
                 at, _, kind, payload = pop(heap)
                 self.now = at
@@ -559,6 +562,16 @@ class Simulation:
             )
             self.arrive(req, t_arr, i)
             i += 1
+            if i >= len(times):
+                block = next_block()
+                if block is None:
+                    arrivals_left = False
+                else:
+                    ids, times, groups, prompts, outputs, z_up, z_down, conn = block
+                    i = 0
+            if arrivals_left and self.n_requests >= limit:
+                arrivals_left = False
+            t_arr = times[i] if arrivals_left else math.inf
         self.flush_rows()
         if self.on_site_samples is not None and self.samples:
             self.on_site_samples(self.samples)
