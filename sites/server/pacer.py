@@ -20,7 +20,8 @@ What keeps a burst short (tests/perf/bench_site_timing.py measures it):
   chunk at a later token (stream.py, rule 2);
 - the engine loop flushes releasable chunks before its CPU-heavy step (`flush_due`);
 - the timer aims `TIMER_SLACK_S` after the earliest release, for uvloop's
-  millisecond timers.
+  millisecond timers;
+- within a burst, first tokens are written first (TTFT is what a client notices).
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class Pacer:
 
     def __init__(self, driver: SiteDriver) -> None:
         self._driver = driver
-        # (aimed release time, tie-break, stream version, stream, planned last token index)
-        self._heap: list[tuple[float, int, int, TokenStream, int]] = []
+        # (aimed release time, 0 for a first token else 1, tie-break, stream version,
+        # stream, planned last token index): within a burst first tokens go first
+        self._heap: list[tuple[float, int, int, int, TokenStream, int]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
@@ -149,7 +151,7 @@ class Pacer:
         if index >= stream.output_tokens - 1 and stream.result is None:
             return  # the final chunk waits for the engine's result (_finish reschedules)
         aim = at - early + self._slack_s  # see TIMER_SLACK_S
-        entry = (aim, next(self._seq), stream.pace_version, stream, index)
+        entry = (aim, 1 if index else 0, next(self._seq), stream.pace_version, stream, index)
         heapq.heappush(self._heap, entry)
         stream.queued = True
         stream.planned_at = at
@@ -192,7 +194,7 @@ class Pacer:
         written: list[tuple[TokenStream, Chunk | None]] = []
         try:
             while heap and heap[0][0] - slack <= now:
-                _, _, version, stream, index = heapq.heappop(heap)
+                _, _, _, version, stream, index = heapq.heappop(heap)
                 if version != stream.pace_version:
                     continue  # stale: its slot was given back when it was replanned
                 stream.queued = False
