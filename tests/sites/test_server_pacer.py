@@ -211,14 +211,20 @@ async def test_a_first_token_goes_first_in_its_burst() -> None:
     driver = SiteDriver(FixedRateEngine(), clock, pacing=pacing)
     driver.observe_write_cost = lambda per_chunk_s: None  # type: ignore[method-assign]
     log: list[tuple[float, str, Chunk]] = []
-    for rid, first_k in (("old-0", 0), ("old-1", 0), ("old-2", 0), ("new", 2)):
+
+    def arrive(rid: str, first_k: int) -> None:
         stream = TokenStream(driver, rid, prompt_tokens=10, output_tokens=6, arrived_at=0.0)
         driver.streams[rid] = stream
         driver.pacer.attach(stream, RecordingSink(clock, log))
         stream._push(TokenRun(rid, 0, 6, START_S + first_k * ITERATION_S, ITERATION_S))
+
+    for rid in ("old-0", "old-1", "old-2"):
+        arrive(rid, 0)
     for k in range(3):
         clock.advance_to(START_S + k * ITERATION_S)
         driver.pacer._fire()
+        if k == 1:  # planned after the others' chunks for the same instant
+            arrive("new", 2)
     driver.pacer.stop()
     burst = [(rid, chunk.first_index) for at, rid, chunk in log if at == START_S + 2 * ITERATION_S]
     assert burst[0] == ("new", 0)  # its TTFT does not wait behind the others' chunks
