@@ -55,7 +55,8 @@ class _LPUColumns:
         self.ttft, self.tpot, self.m, self.service = ttft, tpot, m, service
 
 
-_SiteRow = tuple[SimSite, int, str, float, float, float]
+_SiteRow = tuple[SimSite, int, str, float, float, float, float, float, float, float, float,
+                 float]
 
 
 class _Column:
@@ -120,8 +121,6 @@ class FastestRanker:
         self.output_list: list[int] = []
         self.lpu: list[_LPUColumns | None] = [None] * len(sites)
         self.gpu_cols: dict[tuple[int, int, int, float, int], _Column] = {}
-        self.up: list[list[float]] = []  # per site, per request of the block (set_legs)
-        self.down: list[list[float]] = []
 
     def _rows(self, g: int, new_conn: bool) -> list[_SiteRow]:
         """Group g's sites the residency rules allow, with what the scores add per
@@ -137,21 +136,9 @@ class FastestRanker:
             rows.append((
                 s, i, s.name, rtt, rtt_hs if new_conn else rtt + 0.0,
                 self.regret_handshake[g][i] if new_conn else 0.0,
+                *self.paths.up[g][i], *self.paths.down[g][i],
             ))
         return rows
-
-    def set_legs(self, groups: np.ndarray, z_up: np.ndarray, z_down: np.ndarray) -> None:
-        """The block's network legs to every site, for the regret and the first
-        dispatch: `up[site][j]`, `down[site][j]` = PathTable.legs_ms for request j.
-        numpy's * and + round as Python's do; the exp stays math.exp per element
-        (numpy's may differ in the last bit), so the delays are bit-identical."""
-        exp = math.exp
-        self.up = []
-        self.down = []
-        for legs, z, out in ((self.paths.up, z_up, self.up), (self.paths.down, z_down, self.down)):
-            for i in range(len(self.sites)):
-                f, m, sg = (np.array([row[i][k] for row in legs])[groups] for k in range(3))
-                out.append((f + np.array(list(map(exp, (m + sg * z).tolist())))).tolist())
 
     def set_block(self, prompts: np.ndarray, outputs: np.ndarray) -> None:
         """The next arrival block's lengths (int64 arrays, all >= 1)."""
@@ -222,8 +209,11 @@ class FastestRanker:
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
         scored: dict[int, float] = {}  # the regret's score per site
-        ups, downs = self.up, self.down
-        for s, i, name, rtt, base_ms, hs in self.table[req.group][req.new_conn]:
+        z_up, z_down = req.z_up, req.z_down
+        exp = math.exp
+        for s, i, name, rtt, base_ms, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
+            req.group
+        ][req.new_conn]:
             cols = lpu[i]
             # -- the policy: the router's view (SiteView.effective_load) ----------
             in_flight = s.in_flight
@@ -267,7 +257,13 @@ class FastestRanker:
                         e2e_s = col.values[j - col.start]
                     else:
                         e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
-                ms = hs + ups[i][j] + downs[i][j] + e2e_s * 1000.0  # legs from set_legs
+                # PathTable.legs_ms, inlined
+                ms = (
+                    hs
+                    + (up_f + exp(up_m + up_s * z_up))
+                    + (down_f + exp(down_m + down_s * z_down))
+                    + e2e_s * 1000.0
+                )
                 scored[i] = ms
                 if ms < best_ms:
                     best, best_ms = i, ms

@@ -275,13 +275,10 @@ class Simulation:
                     req.handshake_ms = self.handshake[req.group][site]
                 # dispatch(req, at + handshake) for attempt 0, inlined
                 req.site = site
-                if self.with_regret:  # the legs the regret used (FastestRanker.set_legs)
-                    up, down = self.fast.up[site][j], self.fast.down[site][j]
-                else:
-                    f, m, sg = self.paths.up[req.group][site]  # PathTable.legs_ms, inlined
-                    up = f + math.exp(m + sg * req.z_up)
-                    f, m, sg = self.paths.down[req.group][site]
-                    down = f + math.exp(m + sg * req.z_down)
+                f, m, sg = self.paths.up[req.group][site]  # PathTable.legs_ms, inlined
+                up = f + math.exp(m + sg * req.z_up)
+                f, m, sg = self.paths.down[req.group][site]
+                down = f + math.exp(m + sg * req.z_down)
                 req.net_up_ms += up
                 req.net_down_ms = down
                 self.pending += 1
@@ -512,8 +509,6 @@ class Simulation:
                 if self.fast_block:
                     assert self.fast is not None
                     self.fast.set_block(blk.prompt_tokens, blk.output_tokens)
-                    if self.with_regret:
-                        self.fast.set_legs(blk.group, z[0], z[1])
                 return cols
             return None
 

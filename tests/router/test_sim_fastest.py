@@ -54,17 +54,15 @@ def test_batched_ranking_and_regret_equal_the_policy_and_hindsight(name):
     prompts = rng.integers(1, 12_000, n)
     prompts[::3] = rng.integers(1, 300, (n + 2) // 3)
     outputs = rng.integers(1, 3000, n)
-    groups = rng.integers(len(sim.groups), size=n)
-    z_up, z_down = rng.standard_normal(n), rng.standard_normal(n)
     fast.set_block(prompts, outputs)
-    fast.set_legs(groups, z_up, z_down)
     decided = 0
     for j in range(n):
         if j % 7 == 0:  # loads recur for a while, then change (columns get built)
             _random_state(sim, rng)
-        g = int(groups[j])
-        args = (f"r{j}", g, 1.0, int(prompts[j]), int(outputs[j]), float(z_up[j]),
-                float(z_down[j]), bool(rng.random() < 0.5))
+        g = int(rng.integers(len(sim.groups)))
+        args = (f"r{j}", g, 1.0, int(prompts[j]), int(outputs[j]),
+                float(rng.standard_normal()), float(rng.standard_normal()),
+                bool(rng.random() < 0.5))
         a, b = SimRequest(*args), SimRequest(*args)
         got = fast.rank(a, j, True)
         from router.policies import RouteRequest
@@ -79,9 +77,6 @@ def test_batched_ranking_and_regret_equal_the_policy_and_hindsight(name):
             sim.hindsight.score(b, want[0])
             assert (a.best_site, a.best_pred_ms, a.chosen_pred_ms) == (
                 b.best_site, b.best_pred_ms, b.chosen_pred_ms)
-            for site in range(len(sim.sites)):  # the block's legs are PathTable's
-                assert (fast.up[site][j], fast.down[site][j]) == sim.paths.legs_ms(
-                    g, site, b.z_up, b.z_down)
     assert decided > n // 3  # most requests had somewhere to go
 
 
