@@ -202,12 +202,16 @@ class LPUEngine:
         return shared
 
     def _forget(self, r: int, end: float) -> None:
-        """Drop replica r's sharing breakpoints before its oldest unreported flight."""
+        """Drop replica r's sharing breakpoints before its oldest unreported flight,
+        and never past the engine's last admission: starts never precede it, but one may
+        precede `end` (a live site runs the engine ahead of the wall clock, so a request
+        can arrive behind the sweep), and its start must still find its breakpoint."""
         line = self._lines[r]
         order = self._order[r]
         while order and self._flights.get(order[0].req.request_id) is not order[0]:
             order.popleft()
-        line.forget_before(order[0].start_at if order else end)
+        keep_from = order[0].start_at if order else end
+        line.forget_before(min(keep_from, self._last_start))
         self._forget_at[r] = 2 * len(line) + 256
 
     def _result(self, f: _Flight, end_at: float, generated: int, cancelled: bool) -> RequestResult:
