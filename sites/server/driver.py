@@ -60,6 +60,8 @@ DEFAULT_CHUNK_COST_S = 30e-6  # first guess of one chunk write; the pacer measur
 DEFAULT_WRITE_SHARE = 0.25  # of the event loop's time, at most, for writing chunks
 DEFAULT_MAX_SPREAD_S = 0.004
 DEFAULT_MAX_BURST_S = 0.003  # writes due at one instant should take no longer than this
+STEP_GUARD_S = 0.006  # a lookahead engine's step keeps this clear of other sites' bursts
+STEP_GUARD_WRITES = 8  # ... of at least this many writes planned for one instant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +300,17 @@ class SiteDriver:
                 if wait_s > 0:
                     await self._sleep(None if math.isinf(wait_s) else wait_s)
                     continue
+                if self.horizon_s > 0:
+                    # a static schedule has lookahead to spare: its step (0.8 ms of CPU
+                    # at the median, 2.7 ms at p99 under 200 streams) waits until a big
+                    # burst of another site in this process, due within the next
+                    # STEP_GUARD_S, is out, rather than delay every chunk of it
+                    burst_at = self.pacer.others_burst_before(
+                        self.clock.now() + STEP_GUARD_S, STEP_GUARD_WRITES
+                    )
+                    if burst_at is not None:
+                        await self._sleep(max(0.0, burst_at + 0.002 - self.clock.now()))
+                        continue
                 self._admit_now = False
                 # chunks already releasable go first: the advance and its dispatch take
                 # 1-4 ms of CPU, which a burst due at the same instant (continuous

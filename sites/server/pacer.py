@@ -32,6 +32,7 @@ import heapq
 import itertools
 import math
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,6 +57,9 @@ class ChunkSink(Protocol):
 TIMER_SLACK_S = 0.0005
 
 
+_PACERS: weakref.WeakSet[Pacer] = weakref.WeakSet()
+
+
 class ClientGoneError(ConnectionResetError):
     """The sink could not write: the connection is closed."""
 
@@ -65,6 +69,7 @@ class Pacer:
 
     def __init__(self, driver: SiteDriver) -> None:
         self._driver = driver
+        _PACERS.add(self)  # so sites in one process can keep clear of each other's bursts
         # (aimed release time, 0 for a first token else 1, tie-break, stream version,
         # stream, planned last token index): within a burst first tokens go first
         self._heap: list[tuple[float, int, int, int, TokenStream, int]] = []
@@ -90,6 +95,23 @@ class Pacer:
             self._timer = None
         self._heap.clear()
         self._load.clear()
+
+    def burst_before(self, until: float, writes: int) -> float | None:
+        """The earliest instant up to clock time `until` with at least `writes` planned."""
+        best = None
+        for at, n in self._load.items():
+            if n >= writes and at <= until and (best is None or at < best):
+                best = at
+        return best
+
+    def others_burst_before(self, until: float, writes: int) -> float | None:
+        """`burst_before` over the other pacers of this process (other sites)."""
+        found = [
+            at
+            for p in list(_PACERS)
+            if p is not self and (at := p.burst_before(until, writes)) is not None
+        ]
+        return min(found, default=None)
 
     def busiest_before(self, until: float) -> int:
         """The most writes planned for one instant up to clock time `until` (0 if none):

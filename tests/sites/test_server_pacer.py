@@ -229,3 +229,24 @@ async def test_a_first_token_goes_first_in_its_burst() -> None:
     burst = [(rid, chunk.first_index) for at, rid, chunk in log if at == START_S + 2 * ITERATION_S]
     assert burst[0] == ("new", 0)  # its TTFT does not wait behind the others' chunks
     assert sorted(burst[1:]) == [("old-0", 2), ("old-1", 2), ("old-2", 2)]
+
+
+async def test_a_site_sees_the_bursts_other_sites_have_planned() -> None:
+    """What a lookahead engine's step checks before it runs (driver: STEP_GUARD_S)."""
+    pacing = Pacing(max_burst_s=1.0, max_chunks_per_s=1e9, early_s=0.0)
+    gpu = SiteDriver(FixedRateEngine(), VirtualClock(), pacing=pacing)
+    lpu = SiteDriver(FixedRateEngine(), VirtualClock(), pacing=pacing)
+    log: list[tuple[float, str, Chunk]] = []
+    for i in range(10):
+        stream = TokenStream(gpu, f"r{i}", prompt_tokens=10, output_tokens=6, arrived_at=0.0)
+        gpu.streams[stream.request_id] = stream
+        gpu.pacer.attach(stream, RecordingSink(VirtualClock(), log))
+        stream._push(TokenRun(stream.request_id, 0, 6, START_S, ITERATION_S))
+    try:
+        assert gpu.pacer.burst_before(START_S, 10) == START_S
+        assert gpu.pacer.burst_before(START_S - 0.001, 10) is None  # not yet in the window
+        assert gpu.pacer.burst_before(START_S, 11) is None  # smaller than asked for
+        assert lpu.pacer.others_burst_before(START_S + 0.005, 8) == START_S
+        assert gpu.pacer.others_burst_before(START_S + 0.005, 8) is None  # its own
+    finally:
+        gpu.pacer.stop()
