@@ -56,7 +56,7 @@ class _LPUColumns:
 
 
 _SiteRow = tuple[SimSite, int, str, float, float, float, float, float, float, float, float,
-                 float]
+                 float, int]
 
 
 class _Column:
@@ -121,6 +121,11 @@ class FastestRanker:
         self.output_list: list[int] = []
         self.lpu: list[_LPUColumns | None] = [None] * len(sites)
         self.gpu_cols: dict[tuple[int, int, int, float, int], _Column] = {}
+        #: The network legs (up, down) the regret drew for the last ranked request's
+        #: first site, or None: its first dispatch reuses them (`PathTable.legs_ms`).
+        self.first_legs: tuple[float, float] | None = None
+        self._ups = [0.0] * len(sites)
+        self._downs = [0.0] * len(sites)
 
     def _rows(self, g: int, new_conn: bool) -> list[_SiteRow]:
         """Group g's sites the residency rules allow, with what the scores add per
@@ -128,15 +133,20 @@ class FastestRanker:
         handshake on a new connection), the regret's handshake (0 on a warm one) and
         both legs' delay parameters."""
         rows: list[_SiteRow] = []
+        legs_ids: dict[tuple[float, ...], int] = {}
         for s in self.sites:
             i = s.idx
             if not self.allowed[g][i]:
                 continue
             rtt, rtt_hs = self.policy_base_ms[g][i]
+            params = (*self.paths.up[g][i], *self.paths.down[g][i])
+            # Sites with the same legs' parameters (riyadh-1 and riyadh-2) share one id:
+            # the same inputs give the same legs, computed once per request.
+            legs_id = legs_ids.setdefault(params, len(legs_ids))
             rows.append((
                 s, i, s.name, rtt, rtt_hs if new_conn else rtt + 0.0,
                 self.regret_handshake[g][i] if new_conn else 0.0,
-                *self.paths.up[g][i], *self.paths.down[g][i],
+                *params, legs_id,
             ))
         return rows
 
@@ -211,9 +221,11 @@ class FastestRanker:
         scored: dict[int, float] = {}  # the regret's score per site
         z_up, z_down = req.z_up, req.z_down
         exp = math.exp
-        for s, i, name, rtt, base_ms, hs, up_f, up_m, up_s, down_f, down_m, down_s in self.table[
-            req.group
-        ][req.new_conn]:
+        ups, downs = self._ups, self._downs
+        last_legs = -1
+        up = down = 0.0
+        for (s, i, name, rtt, base_ms, hs, up_f, up_m, up_s, down_f, down_m, down_s,
+             legs_id) in self.table[req.group][req.new_conn]:
             cols = lpu[i]
             # -- the policy: the router's view (SiteView.effective_load) ----------
             in_flight = s.in_flight
@@ -257,13 +269,13 @@ class FastestRanker:
                         e2e_s = col.values[j - col.start]
                     else:
                         e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
-                # PathTable.legs_ms, inlined
-                ms = (
-                    hs
-                    + (up_f + exp(up_m + up_s * z_up))
-                    + (down_f + exp(down_m + down_s * z_down))
-                    + e2e_s * 1000.0
-                )
+                if legs_id != last_legs:  # PathTable.legs_ms, inlined
+                    up = up_f + exp(up_m + up_s * z_up)
+                    down = down_f + exp(down_m + down_s * z_down)
+                    last_legs = legs_id
+                ups[i] = up
+                downs[i] = down
+                ms = hs + up + down + e2e_s * 1000.0
                 scored[i] = ms
                 if ms < best_ms:
                     best, best_ms = i, ms
@@ -271,8 +283,11 @@ class FastestRanker:
             return ()
         keyed.sort()
         first = keyed[0][4]
+        self.first_legs = None
         if with_regret:
             chosen_ms = scored.get(first, chosen_ms)
+            if first in scored:
+                self.first_legs = (ups[first], downs[first])
             req.best_site = best
             req.best_pred_ms = best_ms
             req.chosen_pred_ms = chosen_ms

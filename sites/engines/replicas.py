@@ -123,7 +123,15 @@ class ReplicaSlots:
             used -= heapq.heappop(held)[1]
         heapq.heappush(held, (finish_at, kv, key))
         self._used[r] = used + kv
-        self._update(r)
+        # _update(r), inlined (this runs once per request)
+        tree = self._tree
+        i = self._size + r
+        tree[i] = held[0][0] if len(held) >= self._cap else -_INF
+        i //= 2
+        while i:
+            a, b = tree[2 * i], tree[2 * i + 1]
+            tree[i] = a if a < b else b
+            i //= 2
 
     def release(self, r: int, key: int, end_at: float) -> None:
         """Sequence `key` leaves replica `r` at `end_at` (a cancel)."""
