@@ -7,6 +7,13 @@
     .venv/bin/python tests/perf/bench_sim.py --memory 1000000   # RSS over a long streamed run
     .venv/bin/python tests/perf/bench_sim.py --lpu-replicas 8,64,1642 --requests 40000
                                        # million-lpu's hub at the same load per replica
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.N \
+        .venv/bin/python tests/perf/bench_sim.py --once --requests N
+                                       # one run of N requests (no second, 10 N run): with
+                                       # N = 2000 and 12000, the difference of the two
+                                       # callgrind totals / 10000 = instructions per request,
+                                       # a figure the machine's load does not move
+                                       # (spread between identical runs ~0.5%)
 
 Speed: `eu-asia-baseline` (its own policy unless --policy) for N and 10 x N requests,
 simulated requests per CPU-second for both and the ratio of CPU times (linear
@@ -213,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=50_000)
     p.add_argument("--no-regret", action="store_true", help="skip the hindsight scoring")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--once", action="store_true", help="one run of --requests (instruction counts)")
     p.add_argument(
         "--scalar",
         action="store_true",
@@ -234,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     global STUB, FAST
     STUB = args.stub_engines
     FAST = not args.scalar
-    if args.profile:
+    if args.once:
+        r = _run(args.scenario, args.policy, args.requests, regret=not args.no_regret)
+        print(f"{r.requests:,} requests, cpu {r.cpu_s:.2f} s -> "
+              f"{r.requests / r.cpu_s:,.0f} simulated requests per CPU-second")
+    elif args.profile:
         profile(args)
     elif args.memory:
         memory(args)
