@@ -20,8 +20,8 @@ Then requests/s for short non-streamed requests (1 output token) through the rou
 in the pinned layout: the router alone on one core (and per router CPU-second).
 
 Event loops: `--router-loop`, `--site-loop` and `--client-loop` (uvloop by default
-everywhere; the site gets uvloop through a launcher here, `georoute site` itself runs
-asyncio's loop).
+everywhere; `georoute site` and `georoute router` pick theirs from
+GEOROUTE_EVENT_LOOP, which this script sets per process).
 
     .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
         [--affinity both|pinned|unpinned] [--lockstep] [--router-loop asyncio]
@@ -362,7 +362,7 @@ async def main(args: argparse.Namespace) -> None:
         "--port",
         str(site_port),
     ]
-    # `georoute site` runs asyncio.run(): the launcher sets uvloop's policy first.
+    # The launcher sets the chosen loop's policy, then runs `georoute site`.
     site = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
         [sys.executable, __file__, "--serve-site", *site_args],
         env=loop_env(args.site_loop),
