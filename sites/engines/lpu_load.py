@@ -4,7 +4,9 @@
 rate of those decoding; scanning every flight per poll costs O(replicas x slots).
 Here each flight is counted once when admitted and once when it ends, via heaps of
 its times, so a poll costs O(log n) per change since the last one. Poll times never
-decrease (the engine's clock).
+decrease (the engine's clock). One heap of slot holds also ends the decode rates: a
+decoding flight stops at its hold's end, and the holds pop in (finish, key) order, the
+order in which the rates are taken off (after the poll's new ones are added).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ _NEG_INF = float("-inf")
 class LoadTracker:
     """Sequences holding a slot (count, KV tokens) and the decode token rate."""
 
-    __slots__ = ("_at", "_decoding", "_ends", "_first", "_gone", "_holds", "_kv", "_n",
-                 "_rate", "_stale")
+    __slots__ = ("_at", "_decoding", "_first", "_gone", "_holds", "_kv", "_n", "_rate",
+                 "_stale")
 
     def __init__(self) -> None:
         self._holds: list[tuple[float, int, int]] = []  # (hold end, key, kv)
@@ -27,7 +29,6 @@ class LoadTracker:
         self._stale: set[int] = set()  # holds replaced by a cancel's earlier end
         self._at = _NEG_INF  # holds ending at or before this are counted out
         self._first: list[tuple[float, int, float, float]] = []  # (first, key, finish, rate)
-        self._ends: list[tuple[float, int]] = []  # (finish, key) of decoding flights
         self._decoding: dict[int, float] = {}  # key -> tokens/s
         self._gone: set[int] = set()  # cancelled before decoding began
         self._rate = 0.0
@@ -57,16 +58,23 @@ class LoadTracker:
     def at(self, now: float) -> tuple[int, int, float]:
         """(sequences holding a slot, their KV tokens, decode tokens/s) at `now`."""
         holds = self._holds
-        while holds and holds[0][0] <= now:
-            _, key, kv = heapq.heappop(holds)
-            if key in self._stale:
-                self._stale.discard(key)
-                continue
-            self._n -= 1
-            self._kv -= kv
+        ended: list[int] = []  # flights whose hold ended, in (finish, key) order
+        if holds and holds[0][0] <= now:
+            stale = self._stale
+            n, kv_total = self._n, self._kv
+            pop = heapq.heappop
+            while holds and holds[0][0] <= now:
+                _, key, kv = pop(holds)
+                if key in stale:
+                    stale.discard(key)
+                    continue
+                n -= 1
+                kv_total -= kv
+                ended.append(key)
+            self._n, self._kv = n, kv_total
         if now > self._at:
             self._at = now
-        first, ends, decoding = self._first, self._ends, self._decoding
+        first, decoding = self._first, self._decoding
         while first and first[0][0] <= now:
             _, key, finish_at, rate = heapq.heappop(first)
             if key in self._gone:
@@ -74,9 +82,9 @@ class LoadTracker:
             elif finish_at > now:
                 decoding[key] = rate
                 self._rate += rate
-                heapq.heappush(ends, (finish_at, key))
-        while ends and ends[0][0] <= now:
-            left: float | None = decoding.pop(heapq.heappop(ends)[1], None)
+        # A decoding flight's rate ends with its hold (a cancel took it off already).
+        for key in ended:
+            left: float | None = decoding.pop(key, None)
             if left is not None:
                 self._rate -= left
         if not decoding:
