@@ -66,8 +66,9 @@ GC_YOUNG_THRESHOLD = 20_000
 RowsCallback = Callable[[list[dict[str, Any]]], None]
 ProgressCallback = Callable[[float], None]
 
-# Event kinds (heap entries are (at, seq, kind, payload)).
-_SITE_ARRIVE, _RETRY, _STREAM_END, _TICK, _SCRIPT = range(5)
+# Event kinds (heap entries are (at, seq, kind, payload)). Stream ends are not events
+# (`SimSite.ends`, `Simulation.end_streams`).
+_SITE_ARRIVE, _RETRY, _TICK, _SCRIPT = range(4)
 
 
 class Simulation:
@@ -163,7 +164,8 @@ class Simulation:
         self.regret_by_group: list[RegionTally | None] = [None] * len(groups)
         self.site_names = [s.name for s in self.sites]
         self.n_requests = self.n_ok = self.n_failed = self.n_rejected = self.n_retried = 0
-        self.pending = 0  # heap events that belong to requests
+        self.pending = 0  # heap events and stream ends that belong to requests
+        self.next_end_at = math.inf  # the earliest stream end not yet counted out
         self.last_at = 0.0
         self.now = 0.0
 
@@ -220,8 +222,9 @@ class Simulation:
             site.in_flight -= 1
         else:
             self.pending += 1
-            self._seq += 1
-            heapq.heappush(self.heap, (end_at, self._seq, _STREAM_END, site.idx))
+            heapq.heappush(site.ends, end_at)
+            if end_at < self.next_end_at:
+                self.next_end_at = end_at
         group = self.groups[req.group]
         rows = self.rows
         rows.append(ok_row(req, result, site.name, self.policy_name, group))
@@ -250,7 +253,31 @@ class Simulation:
             site.in_flight -= 1
         else:
             self.pending += 1
-            self.push(end_at, _STREAM_END, site.idx)
+            heapq.heappush(site.ends, end_at)
+            if end_at < self.next_end_at:
+                self.next_end_at = end_at
+
+    def end_streams(self, at: float) -> None:
+        """Count out of `in_flight` the streams that ended at or before `at`. Stream ends
+        are kept per site (plain times, not events) and applied before the count is read
+        (an arrival's ranking, a tick): only their number by then matters. A stream
+        ending exactly at a tick's time counts before the tick (as an event it went
+        before or after it by push order: a tie of float times that does not occur in
+        practice)."""
+        next_at = math.inf
+        for site in self.sites:
+            ends = site.ends
+            if ends and ends[0] <= at:
+                n = 0
+                pop = heapq.heappop
+                while ends and ends[0] <= at:
+                    pop(ends)
+                    n += 1
+                site.in_flight -= n
+                self.pending -= n
+            if ends and ends[0] < next_at:
+                next_at = ends[0]
+        self.next_end_at = next_at
 
     # -- rows ------------------------------------------------------------------------
     def emit(self, row: dict[str, Any]) -> None:
@@ -444,6 +471,8 @@ class Simulation:
 
     # -- ticks -----------------------------------------------------------------------
     def tick(self, at: float) -> None:
+        if self.next_end_at <= at:
+            self.end_streams(at)
         for site in self.sites:
             self.advance(site, at)
             if site.engine is not None:
@@ -546,9 +575,6 @@ class Simulation:
                 if kind == _SITE_ARRIVE:
                     self.pending -= 1
                     self.site_arrive(payload, at)
-                elif kind == _STREAM_END:
-                    self.pending -= 1
-                    self.sites[payload].in_flight -= 1
                 elif kind == _RETRY:
                     self.pending -= 1
                     self.retry(payload, at)
@@ -570,6 +596,8 @@ class Simulation:
             if t_arr == math.inf:
                 break
             self.now = t_arr
+            if self.next_end_at <= t_arr:
+                self.end_streams(t_arr)
             req = SimRequest(
                 ids[i],
                 groups[i],

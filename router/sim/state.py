@@ -108,6 +108,7 @@ class SimSite:
         "collect",
         "down",
         "drained",
+        "ends",
         "engine",
         "idle_load",
         "idx",
@@ -155,6 +156,9 @@ class SimSite:
         self.drained = False
         self.view_health: Health = "healthy"
         self.in_flight = 0  # the router's count: forwarded, stream not yet ended
+        # Stream ends still to count out of `in_flight` (a heap of times; the simulator
+        # applies them before anything reads the count).
+        self.ends: list[float] = []
         self.inflight: dict[str, SimRequest] = {}  # submitted to the engine
         self.advanced_to = 0.0
         self.true_load = _EMPTY_LOAD
