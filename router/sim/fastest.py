@@ -34,6 +34,7 @@ from router.sim.state import SimRequest, SimSite
 from sites.engine_api import DeploymentSpec, EngineLoad
 
 _SITE_OF = itemgetter(4)  # a ranking entry's site index
+_NO_MEMO: tuple[object, int, None] = (None, -1, None)
 
 #: A GPU load met this many times gets a forecast column for the requests ahead,
 #: first this long, doubling while the load keeps recurring (a column of n costs
@@ -126,6 +127,11 @@ class FastestRanker:
         self.first_legs: tuple[float, float] | None = None
         self._ups = [0.0] * len(sites)
         self._downs = [0.0] * len(sites)
+        # Per GPU site: (load, total, column) of its last column hit, the policy's and the
+        # regret's: a site whose load object and occupancy did not change since then
+        # hits the same column without building and hashing its key again.
+        self._memo_view: list[tuple[object, int, _Column | None]] = [_NO_MEMO] * len(sites)
+        self._memo_true: list[tuple[object, int, _Column | None]] = [_NO_MEMO] * len(sites)
 
     def _rows(self, g: int, new_conn: bool) -> list[_SiteRow]:
         """Group g's sites the residency rules allow, with what the scores add per
@@ -182,6 +188,8 @@ class FastestRanker:
             c.start = c.end = 0
             c.values = []
         self.gpu_cols = kept
+        self._memo_view = [_NO_MEMO] * len(self.sites)
+        self._memo_true = [_NO_MEMO] * len(self.sites)
 
     def _gpu_e2e(self, s: SimSite, j: int, base: EngineLoad, running: int, queued: int,
                  cap: int) -> float:
@@ -216,6 +224,7 @@ class FastestRanker:
         request's best site in hindsight and both scores."""
         lpu = self.lpu
         gpu_cols = self.gpu_cols
+        memo_view, memo_true = self._memo_view, self._memo_true
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
         scored: dict[int, float] = {}  # the regret's score per site
@@ -243,8 +252,14 @@ class FastestRanker:
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:  # _gpu_e2e, a column hit inlined
                     running = total if total < cap else cap
-                    col = gpu_cols.get((i, running, total - running, snap.kv_used_fraction,
-                                        snap.queued_prompt_tokens))
+                    memo = memo_view[i]
+                    if memo[0] is snap and memo[1] == total:
+                        col = memo[2]
+                    else:
+                        col = gpu_cols.get((i, running, total - running, snap.kv_used_fraction,
+                                            snap.queued_prompt_tokens))
+                        if col is not None:
+                            memo_view[i] = (snap, total, col)
                     if col is not None and col.start <= j < col.end:
                         e2e_s = col.values[j - col.start]
                     else:
@@ -263,8 +278,14 @@ class FastestRanker:
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:
                     running = total if total < cap else cap
-                    col = gpu_cols.get((i, running, total - running, true.kv_used_fraction,
-                                        true.queued_prompt_tokens))
+                    memo = memo_true[i]
+                    if memo[0] is true and memo[1] == total:
+                        col = memo[2]
+                    else:
+                        col = gpu_cols.get((i, running, total - running, true.kv_used_fraction,
+                                            true.queued_prompt_tokens))
+                        if col is not None:
+                            memo_true[i] = (true, total, col)
                     if col is not None and col.start <= j < col.end:
                         e2e_s = col.values[j - col.start]
                     else:
