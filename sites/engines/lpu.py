@@ -160,6 +160,7 @@ class LPUEngine:
         lines, order, flights = self._lines, self._order, self._flights
         tracker, done_heap = self._tracker, self._done_heap
         last_start = self._last_start
+        push = heapq.heappush
         while queue:
             req = queue[0]
             prompt, output = req.prompt_tokens, req.output_tokens
@@ -188,8 +189,13 @@ class LPUEngine:
             lines[r].add(seq, start, finish_at)
             order[r].append(f)
             flights[req.request_id] = f
-            tracker.admit(seq, kv, first_at, finish_at, 1.0 / interval)
-            heapq.heappush(done_heap, (finish_at, req.request_id, seq, f))
+            # tracker.admit(seq, kv, first_at, finish_at, 1.0 / interval), inlined
+            tracker._n += 1
+            tracker._kv += kv
+            push(tracker._holds, (finish_at, seq, kv))
+            if first_at < finish_at:
+                push(tracker._first, (first_at, seq, finish_at, 1.0 / interval))
+            push(done_heap, (finish_at, req.request_id, seq, f))
 
     def _shared_s(self, f: _Flight, end: float) -> float:
         """∫ dt / n(t) over the flight's [start, end) on its replica; then forget the
@@ -336,14 +342,33 @@ class LPUEngine:
         finished: list[RawResult] = []
         heap = self._done_heap
         if heap and heap[0][0] <= until:
-            flights = self._flights
+            flights, active, lines = self._flights, self._active, self._lines
+            forget_at, slot_w, idle_w, price_s = (
+                self._forget_at, self._slot_w, self._idle_w, self._price_s)
+            pop = heapq.heappop
             while heap and heap[0][0] <= until:
-                _, rid, _, f = heapq.heappop(heap)
+                _, rid, _, f = pop(heap)
                 if flights.get(rid) is not f:
                     continue  # cancelled
                 del flights[rid]
-                self._active.discard(rid)
-                finished.append(self._finished_raw(f))
+                active.discard(rid)
+                # self._finished_raw(f), inlined (this runs once per request)
+                req, start, first, end = f.req, f.start_at, f.first_at, f.finish_at
+                busy_s = end - start if end > start else 0.0
+                shared_s = 0.0
+                if busy_s > 0:
+                    r = f.replica
+                    line = lines[r]
+                    shared_s = line.shared_s(start, end)
+                    if len(line.bp_t) > forget_at[r]:
+                        self._forget(r, end)
+                n = req.output_tokens
+                arrived = req.arrived_at
+                finished.append((
+                    rid, n, first, end, start - arrived if start > arrived else 0.0,
+                    first - arrived, (end - first) / (n - 1) if n > 1 else None,
+                    slot_w * busy_s + idle_w * shared_s, price_s * shared_s,
+                ))
         if until > self._now:
             self._now = until
         return finished

@@ -35,7 +35,8 @@ class LoadTracker:
 
     def admit(self, key: int, kv: int, first_at: float, finish_at: float, rate: float) -> None:
         """A flight holds a slot from now (its start <= the next poll) to `finish_at`
-        and decodes at `rate` tokens/s in [first_at, finish_at)."""
+        and decodes at `rate` tokens/s in [first_at, finish_at). (`LPUEngine._admit`
+        inlines this: keep the two alike.)"""
         self._n += 1
         self._kv += kv
         heapq.heappush(self._holds, (finish_at, key, kv))
