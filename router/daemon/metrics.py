@@ -50,15 +50,30 @@ class RouterMetrics:
             registry=self.registry,
         )
 
+        # Labelled children, looked up once per (site, status): `labels()` takes a lock
+        # and builds its key every call, on the loop, for every request.
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._timed: dict[str, tuple[Any, Any]] = {}
+
     def observe(self, row: dict[str, Any]) -> None:
         site = row.get("site") or "none"
-        self.requests.labels(site=site, status=row["status"]).inc()
+        status = row["status"]
+        counter = self._counted.get((site, status))
+        if counter is None:
+            counter = self._counted[site, status] = self.requests.labels(site=site, status=status)
+        counter.inc()
         if row.get("retries"):
             self.retries.inc(row["retries"])
-        if row["status"] == "ok":
-            self.e2e.labels(site=site).observe(row["e2e_ms"] / 1000.0)
+        if status == "ok":
+            timed = self._timed.get(site)
+            if timed is None:
+                timed = self._timed[site] = (
+                    self.e2e.labels(site=site),
+                    self.ttft.labels(site=site),
+                )
+            timed[0].observe(row["e2e_ms"] / 1000.0)
             if row.get("ttft_ms") is not None:
-                self.ttft.labels(site=site).observe(row["ttft_ms"] / 1000.0)
+                timed[1].observe(row["ttft_ms"] / 1000.0)
 
     def render(self, state: RouterState, now: float) -> bytes:
         for site in state.sites.values():

@@ -11,6 +11,7 @@ delayed by the site->client one-way delay (`relay`). Every request ends as one r
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -27,6 +28,13 @@ from router.geo import BadCoordinatesError, UnknownPlaceError, resolve_place
 from router.policies import RouteRequest
 
 LOCATION_HEADER = "X-Client-Location"
+_FORWARD_HEADERS = {"Content-Type": "application/json"}  # aiohttp copies it per request
+
+
+@functools.lru_cache(maxsize=8)
+def _forward_timeout(first_byte_timeout_s: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout per setting, not one per request."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=first_byte_timeout_s)
 
 
 def new_row(state: RouterState, arrived_at: float) -> dict[str, Any]:
@@ -211,7 +219,7 @@ async def _attempts(
     if sim and new_connection:
         rtt = state.ctx.rtt_ms(flow.client, state.sites[ranked[0]].place)
         flow.handshake_ms = state.network.handshake_ms(rtt, tls=True)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=first_byte_timeout_s)
+    timeout = _forward_timeout(first_byte_timeout_s)
     for attempt, name in enumerate(ranked):
         site = state.sites[name]
         if attempt:
@@ -239,7 +247,7 @@ async def _attempts(
                 resp = await session.post(
                     site.url + path,
                     data=parsed.body,
-                    headers={"Content-Type": "application/json"},
+                    headers=_FORWARD_HEADERS,
                     timeout=timeout,
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:

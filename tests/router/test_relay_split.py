@@ -64,6 +64,7 @@ def fake_site(piece_bytes: int) -> web.Application:
 @pytest.mark.parametrize("simulate_network", [False, True])
 @pytest.mark.parametrize("piece_bytes", [0, 7, 61])
 async def test_events_pass_whole_and_the_final_chunk_is_rewritten(piece_bytes, simulate_network):
+    """The router frames HTTP/1.1 chunks itself, straight onto the transport."""
     site_server = TestServer(fake_site(piece_bytes), host="127.0.0.1")
     await site_server.start_server()
     config = RouterConfig(
@@ -91,6 +92,7 @@ async def test_events_pass_whole_and_the_final_chunk_is_rewritten(piece_bytes, s
         ):
             assert r.status == 200
             assert r.headers["X-Georoute-Site"] == "fake"
+            assert r.headers.get("Transfer-Encoding") == "chunked"
             raw = await r.read()
         assert raw.endswith(b"data: [DONE]\n\n")
         events = raw.split(b"\n\n")[:-1]
