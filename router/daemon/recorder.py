@@ -29,6 +29,7 @@ class Recorder:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="georoute-recorder")
         self._store: ResultsStore | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     async def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -62,25 +63,36 @@ class Recorder:
         self._samples.extend(rows)
 
     async def flush(self) -> int:
+        """Write what has been added so far. The write is shielded: a batch, once taken
+        off the list, reaches the store even if the caller is cancelled meanwhile."""
         batch, self._rows = self._rows, []
         samples, self._samples = self._samples, []
-        if self._store is not None and samples:
-            await self._call(self._store.add_site_samples, samples)
-        if batch and self._store is not None:
-            await self._call(self._store.add_requests, batch)
+        if self._store is not None and (batch or samples):
+            await asyncio.shield(self._call(self._write, self._store, samples, batch))
         self.written += len(batch)
         return len(batch)
 
+    @staticmethod
+    def _write(
+        store: ResultsStore, samples: list[dict[str, Any]], batch: list[dict[str, Any]]
+    ) -> None:
+        if samples:
+            store.add_site_samples(samples)
+        if batch:
+            store.add_requests(batch)
+
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.interval_s)
             await self.flush()
 
     async def close(self) -> None:
+        # Stop the periodic flush by asking, not by cancelling: a cancel landing inside
+        # its write used to drop the batch it had taken (rows lost at shutdown).
+        self._closing.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.flush()
         if self._store is not None:
             store = self._store
