@@ -83,8 +83,7 @@ async def handle_completions(request: web.Request) -> web.StreamResponse:
 
 async def proxy(request: web.Request, path: str) -> web.StreamResponse:
     state = request.app[ROUTER]
-    loop = asyncio.get_running_loop()
-    flow = Flow(t0=loop.time(), row=new_row(state, time.time()))
+    flow = Flow(t0=time.monotonic(), row=new_row(state, time.time()))
     try:
         return await _proxy(request, path, state, flow)
     except asyncio.CancelledError:
@@ -96,7 +95,7 @@ async def proxy(request: web.Request, path: str) -> web.StreamResponse:
     finally:
         row = flow.row
         if not row["e2e_ms"]:
-            row["e2e_ms"] = (loop.time() - flow.t0) * 1000.0
+            row["e2e_ms"] = (time.monotonic() - flow.t0) * 1000.0
         row["retries"] = flow.retries
         if row["status"] != "ok" and not row["error"]:
             row["error"] = "; ".join(flow.errors) or "unknown"
@@ -213,7 +212,6 @@ async def _attempts(
     new_connection: bool,
     first_byte_timeout_s: float,
 ) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
     session = request.app[SESSION]
     sim = state.simulate_network
     if sim and new_connection:
@@ -242,7 +240,7 @@ async def _attempts(
             if wait_ms:
                 await asyncio.sleep(wait_ms / 1000.0)
             flow.up_ms += up_ms
-            flow.t_fwd = loop.time()
+            flow.t_fwd = time.monotonic()
             try:
                 resp = await session.post(
                     site.url + path,

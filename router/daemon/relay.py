@@ -27,7 +27,9 @@ _DRAIN_BYTES = 0x10000  # as aiohttp's own writer
 
 @dataclass(slots=True)
 class Flow:
-    """Timings and outcome of one request as it moves through the router."""
+    """Timings and outcome of one request as it moves through the router. Times are
+    `time.monotonic()`, not `loop.time()`: uvloop's loop clock has whole-millisecond
+    steps, which made `router_ms` 0 or 1 ms and rounded every TTFT and E2E."""
 
     t0: float
     row: dict[str, Any]
@@ -102,7 +104,6 @@ def _breakdown(
 async def relay_whole(
     state: RouterState, site: LiveSite, resp: aiohttp.ClientResponse, flow: Flow
 ) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
     try:
         body = await resp.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -110,11 +111,11 @@ async def relay_whole(
         state.site_error(site, why, time.monotonic())
         flow.row["status"], flow.row["error"] = "failed", why
         return error_response(502, why, type_="server_error", code="site_stream_broken")
-    flow.t_first_read = flow.t_final_read = t_read = loop.time()
+    flow.t_first_read = flow.t_final_read = t_read = time.monotonic()
     state.site_ok(site)
     if flow.down_ms:
-        await asyncio.sleep(max(0.0, t_read + flow.down_ms / 1000.0 - loop.time()))
-    flow.post_ms = max(0.0, (loop.time() - t_read) * 1000.0 - flow.down_ms)
+        await asyncio.sleep(max(0.0, t_read + flow.down_ms / 1000.0 - time.monotonic()))
+    flow.post_ms = max(0.0, (time.monotonic() - t_read) * 1000.0 - flow.down_ms)
     try:
         payload = json.loads(body)
     except ValueError:
@@ -127,7 +128,7 @@ async def relay_whole(
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             flow.row["output_tokens"] = usage["completion_tokens"]
         body = json.dumps(payload).encode()
-    now = loop.time()
+    now = time.monotonic()
     flow.row.update(
         status="ok", error="", ttft_ms=(now - flow.t0) * 1000.0, e2e_ms=(now - flow.t0) * 1000.0
     )
@@ -140,13 +141,12 @@ async def _pump(
     resp: aiohttp.ClientResponse, queue: asyncio.Queue[tuple[float, bytes | BaseException]]
 ) -> None:
     """Timestamp chunks as they arrive from the site (runs beside the writer)."""
-    loop = asyncio.get_running_loop()
     try:
         async for data in resp.content.iter_any():
-            queue.put_nowait((loop.time(), data))
-        queue.put_nowait((loop.time(), _EOF))
+            queue.put_nowait((time.monotonic(), data))
+        queue.put_nowait((time.monotonic(), _EOF))
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        queue.put_nowait((loop.time(), exc))
+        queue.put_nowait((time.monotonic(), exc))
 
 
 async def relay_stream(
@@ -156,7 +156,6 @@ async def relay_stream(
     resp: aiohttp.ClientResponse,
     flow: Flow,
 ) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
     down_s = flow.down_ms / 1000.0
     # With a delay to add, a reader task timestamps chunks as they arrive; without
     # one (network simulation off) chunks are read inline: no task, no queue.
@@ -202,14 +201,14 @@ async def relay_stream(
                     item = _EOF
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     item = exc
-                t_read = loop.time()
+                t_read = time.monotonic()
             if isinstance(item, BaseException) or item == _EOF:
                 break
             if flow.t_first_read is None:
                 flow.t_first_read = t_read
                 state.site_ok(site)
             if down_s:
-                delay = t_read + down_s - loop.time()
+                delay = t_read + down_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             if buffer:
@@ -236,7 +235,7 @@ async def relay_stream(
                 transport.write(b"%x\r\n%b\r\n" % (len(events), events))
                 if transport.get_write_buffer_size() > _DRAIN_BYTES:
                     await request.writer.drain()
-            now = loop.time()
+            now = time.monotonic()
             if flow.t_first_write is None:
                 flow.t_first_write = now
             flow.t_last_write = now
@@ -270,7 +269,7 @@ async def relay_stream(
         await out.write_eof()
         return out
     await out.write_eof()
-    now = loop.time()
+    now = time.monotonic()
     row = flow.row
     first = flow.t_first_write or now
     n = int(row["output_tokens"] or 0)
@@ -288,8 +287,7 @@ def _rewrite_final(
     state: RouterState, site: LiveSite, flow: Flow, events: bytes, due: float
 ) -> bytes:
     """Replace the site's `georoute` object in the final chunk with the breakdown."""
-    loop = asyncio.get_running_loop()
-    flow.post_ms = max(0.0, (loop.time() - due) * 1000.0)
+    flow.post_ms = max(0.0, (time.monotonic() - due) * 1000.0)
     out: list[bytes] = []
     for event in events.split(b"\n\n"):
         if b'"georoute"' in event and event.startswith(b"data:"):

@@ -91,7 +91,13 @@ async def wait_ready(url: str, timeout_s: float = 60.0, *, sites_healthy: bool =
     raise RuntimeError(f"{url} not ready")
 
 
-async def one_stream(s: aiohttp.ClientSession, url: str, tokens: int) -> list[float]:
+async def one_stream(
+    s: aiohttp.ClientSession, url: str, tokens: int, router_ms: list[float] | None = None
+) -> list[float]:
+    """Each chunk's lateness (ms); the router's own `router_ms` (handler start to
+    forward, plus final-chunk rewrite) from the final chunk's breakdown into `router_ms`:
+    the time before forwarding is invisible in lateness (the site schedules the first
+    token from the request's arrival at the site), so it is reported beside it."""
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "bench"}],
@@ -111,6 +117,11 @@ async def one_stream(s: aiohttp.ClientSession, url: str, tokens: int) -> list[fl
                 while line[end] in b"0123456789.":
                     end += 1
                 late.append((now - float(line[i + 13 : end])) * 1000.0)
+            if router_ms is not None and (j := line.find(b'"router_ms":')) >= 0:
+                end = j + 12
+                while line[end] in b"0123456789.e-":
+                    end += 1
+                router_ms.append(float(line[j + 12 : end]))
     return late
 
 
@@ -125,6 +136,7 @@ async def stream_load(
     first: list[float] = []
     last: list[float] = []
     every: list[float] = []
+    router_ms: list[float] = []
     rng = np.random.default_rng(seed)
     stop_at = time.monotonic() + seconds
     conn = aiohttp.TCPConnector(limit=0)
@@ -135,14 +147,17 @@ async def stream_load(
                 await asyncio.sleep(float(rng.uniform(0.0, 0.5)))
             while time.monotonic() < stop_at:
                 n = tokens if lockstep else int(rng.integers(tokens // 2, tokens * 3 // 2 + 1))
-                late = await one_stream(s, url, n)
+                late = await one_stream(s, url, n, router_ms)
                 if late:
                     first.append(late[0])
                     last.append(late[-1])
                     every.extend(late)
 
         await asyncio.gather(*(worker() for _ in range(streams)))
-    return {k: np.asarray(v) for k, v in (("first", first), ("last", last), ("every", every))}
+    return {
+        k: np.asarray(v)
+        for k, v in (("first", first), ("last", last), ("every", every), ("router_ms", router_ms))
+    }
 
 
 async def short_requests(url: str, workers: int, seconds: float) -> int:
@@ -312,6 +327,15 @@ def report(
             print(
                 f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
                 f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}" + NOTES.get(hop, "")
+            )
+    for hop in hops:
+        if hop == "relay":
+            continue
+        own = np.concatenate([r["router_ms"] for r in runs[hop]])
+        if own.size:
+            print(
+                f"{hop} own router_ms (its handler start to forward, plus the final-chunk "
+                f"rewrite; from each stream's breakdown): {pct(own)}"
             )
     for hop in hops:
         if hop == "relay":
