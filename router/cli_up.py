@@ -138,14 +138,11 @@ def _loop_factory() -> Any:
     """uvloop for the long-running commands when it is installed: ~19% more router
     requests per CPU-second and 5-13% less CPU per streamed chunk than asyncio's loop
     (tests/perf/bench_router_overhead.py --router-loop). `GEOROUTE_EVENT_LOOP=asyncio`
-    picks the standard loop (to compare, or to debug); tests use the standard one."""
-    if os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:  # optional speed-up: the standard loop works the same
-        return None
-    return uvloop.new_event_loop
+    picks the standard loop (to compare, or to debug); tests use the standard one.
+    The choice is the sites' (imported here, not at start-up: it loads aiohttp)."""
+    from sites.server.runner import event_loop_factory
+
+    return event_loop_factory()
 
 
 def _run(coro: Any, port: int) -> int:

@@ -34,12 +34,15 @@ EVENT_LOOP_ENV = "GEOROUTE_EVENT_LOOP"
 _T = TypeVar("_T")
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for a site process when it is installed (`GEOROUTE_EVENT_LOOP=asyncio`
-    picks the standard loop, as for `georoute up`): its C transports and timers cut
-    the CPU of every chunk write, which is what a burst of GPU tokens due at one
-    instant is made of (tests/perf/bench_site_timing.py --server-loop compares)."""
-    if os.environ.get(EVENT_LOOP_ENV, "uvloop").strip().lower() == "asyncio":
+def event_loop_factory(name: str | None = None) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop for a long-running georoute process: uvloop when it is installed, or
+    asyncio's own for `name` "asyncio" (None: `GEOROUTE_EVENT_LOOP`, default uvloop).
+    uvloop's C transports and timers cut the CPU of every chunk write, which is what
+    a burst of GPU tokens due at one instant is made of, and of every request a
+    router relays (tests/perf/bench_site_timing.py --server-loop and
+    bench_router_overhead.py --router-loop compare)."""
+    choice = os.environ.get(EVENT_LOOP_ENV, "uvloop") if name is None else name
+    if choice.strip().lower() == "asyncio":
         return None
     try:
         import uvloop
@@ -49,9 +52,9 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run_event_loop(main: Coroutine[object, object, _T]) -> _T:
-    """`asyncio.run(main)` on the loop `event_loop_factory` picks."""
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+def run_event_loop(main: Coroutine[object, object, _T], loop: str | None = None) -> _T:
+    """`asyncio.run(main)` on the loop `event_loop_factory(loop)` picks."""
+    with asyncio.Runner(loop_factory=event_loop_factory(loop)) as runner:
         return runner.run(main)
 
 

@@ -47,11 +47,9 @@ the default here) or 1 compares a p50 inside one mode. With reuse 1 the p50 TTFT
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from router.bench.agreement import compare_modes
@@ -60,6 +58,7 @@ from router.bench.live import LATE_MS
 from router.bench.local import LAYOUTS
 from router.scenarios import load_scenario
 from router.traffic import PoissonArrivals
+from sites.server.runner import run_event_loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         layout=args.layout,
         warm=not args.no_warm,
     )
-    with asyncio.Runner(loop_factory=_client_loop(args.client_loop)) as runner:
-        result = runner.run(run)
+    result = run_event_loop(run, args.client_loop)
     if args.json:
         print(json.dumps({**asdict(result), "load_average": load_before}, indent=2))
         return 0
@@ -186,17 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     ok = abs(result.ttft_p50_diff) <= 0.05 and abs(result.e2e_p50_diff) <= 0.05
     print("AGREE within 5%" if ok else "DISAGREE beyond 5%")
     return 0
-
-
-def _client_loop(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if name == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sites"))
 from closed_loop import closed_loop
 
 from sites.predict import DEFAULT_CLIENT_TURNAROUND_MS, predict
-from sites.server.runner import run_sites
+from sites.server.runner import run_event_loop, run_sites
 from sites.topology import SiteConfig
 
 
@@ -209,12 +209,7 @@ def main() -> None:
     p.add_argument("--client-loop", choices=("uvloop", "asyncio"), default="uvloop",
                    help="the measuring client's event loop (uvloop: fewer microseconds a read)")
     args = p.parse_args()
-    if args.client_loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main_async(args))
-    else:
-        asyncio.run(main_async(args))
+    run_event_loop(main_async(args), args.client_loop)
 
 
 if __name__ == "__main__":
