@@ -48,28 +48,16 @@ class ShareLine:
             return
         # The usual case, a start at or after the sweep: sweep up to it and apply it
         # at once (the same breakpoint the sweep would add, one heap round trip less).
-        ev = self.events
-        bp_t, bp_g, bp_n, bp_ev = self.bp_t, self.bp_g, self.bp_n, self.bp_ev
-        t0, g, n = bp_t[-1], bp_g[-1], bp_n[-1]
-        if ev[0][0] <= start:  # _sweep(start), inlined (this runs once per request)
-            pop = heapq.heappop
-            while ev and ev[0][0] <= start:
-                e = pop(ev)
-                t = e[0]
-                if n > 0:
-                    g += (t - t0) / n
-                n += e[2]
-                t0 = t
-                bp_t.append(t)
-                bp_g.append(g)
-                bp_n.append(n)
-                bp_ev.append(e)
-        self.pos = start  # start >= pos here
-        g = g + ((start - t0) / n if n > 0 else 0.0)
+        if self.events[0][0] <= start:
+            self._sweep(start)
+        else:
+            self.pos = start  # what _sweep(start) does with nothing to sweep (start >= pos)
+        bp_t, bp_g, bp_n = self.bp_t, self.bp_g, self.bp_n
+        n = bp_n[-1]
+        bp_g.append(bp_g[-1] + ((start - bp_t[-1]) / n if n > 0 else 0.0))
         bp_t.append(start)
-        bp_g.append(g)
         bp_n.append(n + 1)
-        bp_ev.append(start_ev)
+        self.bp_ev.append(start_ev)
 
     def shorten(self, key: int, old_end: float, new_end: float) -> None:
         """Interval `key` now ends at `new_end` (<= old_end): a cancel."""
@@ -87,25 +75,10 @@ class ShareLine:
     def shared_s(self, start: float, end: float) -> float:
         """∫ dt / n(t) over [start, end); needs every interval starting before `end`."""
         ev = self.events
+        if (ev and ev[0][0] <= end) or end > self.pos:
+            self._sweep(end)
         bp_t, bp_g, bp_n = self.bp_t, self.bp_g, self.bp_n
-        if ev and ev[0][0] <= end:  # _sweep(end), inlined (this runs once per request)
-            bp_ev = self.bp_ev
-            t0, g, n = bp_t[-1], bp_g[-1], bp_n[-1]
-            pop = heapq.heappop
-            while ev and ev[0][0] <= end:
-                e = pop(ev)
-                t = e[0]
-                if n > 0:
-                    g += (t - t0) / n
-                n += e[2]
-                t0 = t
-                bp_t.append(t)
-                bp_g.append(g)
-                bp_n.append(n)
-                bp_ev.append(e)
-        if end > self.pos:
-            self.pos = end
-        # _g(end) - _g(start), inlined
+        # G(end) - G(start), with G linear between breakpoints
         k = bisect_right(bp_t, end) - 1
         n = bp_n[k]
         g_end = bp_g[k] + (end - bp_t[k]) / n if n > 0 else bp_g[k]
@@ -126,11 +99,6 @@ class ShareLine:
 
     def __len__(self) -> int:
         return len(self.bp_t)
-
-    def _g(self, t: float) -> float:
-        k = bisect_right(self.bp_t, t) - 1
-        n = self.bp_n[k]
-        return self.bp_g[k] + (t - self.bp_t[k]) / n if n > 0 else self.bp_g[k]
 
     def _sweep(self, until: float) -> None:
         ev = self.events
