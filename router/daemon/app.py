@@ -16,11 +16,12 @@ from aiohttp import web
 from router.config import RouterConfig
 from router.daemon import admin, ops, proxy
 from router.daemon.health import health_ctx, poll_once
-from router.daemon.keys import METRICS, RECORDER, ROUTER, SERVED, SESSION, SETTINGS
+from router.daemon.keys import METRICS, RECORDER, ROUTER, SERVED, SESSION, SETTINGS, UPSTREAM
 from router.daemon.metrics import RouterMetrics
 from router.daemon.recorder import Recorder
 from router.daemon.requests import served_models
 from router.daemon.state import LiveSite, NetworkSampler, RouterState, TrafficControl
+from router.daemon.upstream import UpstreamPool
 from router.geo import distance_km, preload, resolve_place
 from router.policies import LatencyEstimator, RoutingContext, make_policy
 from router.policies.cost import usd_per_mtok_at_capacity
@@ -144,10 +145,17 @@ def make_app(
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-            app[SESSION] = session
-            await poll_once(state, session, config.router.health_timeout_s)
-            yield
+        # The forwards' own pool: as many connections per site as requests in flight.
+        per_site = config.router.max_in_flight_per_site
+        pool = UpstreamPool(max_connections_per_site=per_site, max_idle_per_site=min(per_site, 512))
+        app[UPSTREAM] = pool
+        try:
+            async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+                app[SESSION] = session
+                await poll_once(state, session, config.router.health_timeout_s)
+                yield
+        finally:
+            await pool.close()
 
     async def gazetteer_ctx(app: web.Application) -> AsyncIterator[None]:
         # The GeoNames city table loads lazily (~1 s, once per process): load it before

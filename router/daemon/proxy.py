@@ -11,30 +11,22 @@ delayed by the site->client one-way delay (`relay`). Every request ends as one r
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from router.daemon.errors import error_response
-from router.daemon.keys import METRICS, RECORDER, ROUTER, SESSION, SETTINGS
+from router.daemon.keys import METRICS, RECORDER, ROUTER, SETTINGS, UPSTREAM
 from router.daemon.relay import SITE_HEADER, Flow, relay_stream, relay_whole
 from router.daemon.requests import ParsedRequest, parse_body
 from router.daemon.state import RouterState
+from router.daemon.upstream import UpstreamError, UpstreamResponse
 from router.geo import BadCoordinatesError, UnknownPlaceError, resolve_place
 from router.policies import RouteRequest
 
 LOCATION_HEADER = "X-Client-Location"
-_FORWARD_HEADERS = {"Content-Type": "application/json"}  # aiohttp copies it per request
-
-
-@functools.lru_cache(maxsize=8)
-def _forward_timeout(first_byte_timeout_s: float) -> aiohttp.ClientTimeout:
-    """One (immutable) timeout per setting, not one per request."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=first_byte_timeout_s)
 
 
 def new_row(state: RouterState, arrived_at: float) -> dict[str, Any]:
@@ -212,12 +204,11 @@ async def _attempts(
     new_connection: bool,
     first_byte_timeout_s: float,
 ) -> web.StreamResponse:
-    session = request.app[SESSION]
+    pool = request.app[UPSTREAM]
     sim = state.simulate_network
     if sim and new_connection:
         rtt = state.ctx.rtt_ms(flow.client, state.sites[ranked[0]].place)
         flow.handshake_ms = state.network.handshake_ms(rtt, tls=True)
-    timeout = _forward_timeout(first_byte_timeout_s)
     for attempt, name in enumerate(ranked):
         site = state.sites[name]
         if attempt:
@@ -242,13 +233,12 @@ async def _attempts(
             flow.up_ms += up_ms
             flow.t_fwd = time.monotonic()
             try:
-                resp = await session.post(
-                    site.url + path,
-                    data=parsed.body,
-                    headers=_FORWARD_HEADERS,
-                    timeout=timeout,
+                # Returns with the response head; the first-byte timeout covers the wait
+                # for it and every gap in the body after it.
+                resp = await pool.post(
+                    site.url, path, parsed.body, read_timeout_s=first_byte_timeout_s
                 )
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except UpstreamError as exc:
                 why = f"{name}: {type(exc).__name__}: {exc}".rstrip(": ")
                 flow.errors.append(why)
                 state.site_error(site, why, time.monotonic())
@@ -262,7 +252,13 @@ async def _attempts(
                         state.site_error(site, why, time.monotonic())
                     continue
                 if resp.status != 200:
-                    body = await resp.read()
+                    try:
+                        body = await resp.read()
+                    except UpstreamError as exc:
+                        why = f"{name}: HTTP {resp.status}, then {type(exc).__name__}: {exc}"
+                        flow.errors.append(why)
+                        state.site_error(site, why, time.monotonic())
+                        continue
                     flow.row["site"] = name
                     return _reject(
                         flow,
@@ -279,7 +275,7 @@ async def _attempts(
                     return await relay_stream(request, state, site, resp, flow)
                 return await relay_whole(state, site, resp, flow)
             finally:
-                resp.release()
+                resp.close()
         finally:
             site.in_flight -= 1
     msg = "every site failed before the first byte: " + "; ".join(flow.errors)
@@ -287,10 +283,10 @@ async def _attempts(
     return error_response(503, msg, type_="server_error", code="sites_unavailable")
 
 
-async def _read_quietly(resp: aiohttp.ClientResponse) -> bytes:
+async def _read_quietly(resp: UpstreamResponse) -> bytes:
     try:
         return await resp.read()
-    except (aiohttp.ClientError, TimeoutError):
+    except UpstreamError:
         return b""
 
 

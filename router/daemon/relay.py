@@ -1,112 +1,44 @@
-"""Relaying a site's response to the client: the simulated site->client delay on every
-chunk (pipelined, so delays do not accumulate), pass-through without buffering beyond
-one SSE event, the `georoute` breakdown written into the final chunk, and the end of
-the stream: ok, an SSE error event when the site breaks after the first byte, or a
-cancelled row when the client goes away.
+"""Relaying a site's response to the client: pass-through without buffering beyond one
+SSE event, the simulated site->client delay on every chunk (timed from each chunk's
+arrival, so delays do not accumulate), the `georoute` breakdown written into the final
+chunk, and the end of the stream: ok, an SSE error event when the site breaks after
+the first byte, or a cancelled row when the client goes away.
+
+A streamed body is relayed by `_StreamSink` from the upstream connection's own
+callback (router.daemon.upstream): no task switch between a chunk's arrival and its
+write to the client. With the simulated delay, writes are scheduled on the loop's
+timers instead. The handler task only wakes for the end, for backpressure (the
+client's buffer past _DRAIN_BYTES: reading from the site pauses until it drains) and
+for HTTP/1.0 clients (aiohttp's writer, which must be awaited).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from collections import deque
 from typing import Any
 
-import aiohttp
 from aiohttp import HttpVersion11, web
 
+from router.daemon.breakdown import Flow, breakdown, rewrite_final
 from router.daemon.errors import error_body, error_response
 from router.daemon.state import LiveSite, RouterState
+from router.daemon.upstream import UpstreamError, UpstreamResponse
+
+__all__ = ["SITE_HEADER", "Flow", "relay_stream", "relay_whole"]
 
 SITE_HEADER = "X-Georoute-Site"
-_EOF = b""
 _DRAIN_BYTES = 0x10000  # as aiohttp's own writer
 
 
-@dataclass(slots=True)
-class Flow:
-    """Timings and outcome of one request as it moves through the router. Times are
-    `time.monotonic()`, not `loop.time()`: uvloop's loop clock has whole-millisecond
-    steps, which made `router_ms` 0 or 1 ms and rounded every TTFT and E2E."""
-
-    t0: float
-    row: dict[str, Any]
-    client: Any = None
-    handshake_ms: float = 0.0
-    up_ms: float = 0.0
-    down_ms: float = 0.0
-    retries: int = 0
-    t_fwd: float = 0.0
-    t_first_read: float | None = None
-    t_final_read: float | None = None
-    t_first_write: float | None = None
-    t_last_write: float | None = None
-    pre_ms: float = 0.0
-    post_ms: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
-def _breakdown(
-    state: RouterState, site: LiveSite, flow: Flow, site_info: dict[str, Any]
-) -> dict[str, Any]:
-    """The `georoute` object the client sees (the site's own fields, overlaid with the
-    router's breakdown) and the matching row fields.
-
-    queue and prefill are the site's own figures (its queue wait, its TTFT minus that);
-    decode is the rest of the site time the router observed, from forwarding the
-    request to reading the final chunk, so the three add up to what the router saw
-    even when several chunks arrive in one read."""
-    queue_ms = float(site_info.get("queue_ms") or 0.0)
-    t_first = flow.t_first_read or flow.t_fwd
-    t_final = flow.t_final_read or t_first
-    reported = site_info.get("ttft_ms")
-    site_ttft_ms = (
-        float(reported) if isinstance(reported, int | float) else (t_first - flow.t_fwd) * 1000.0
-    )
-    prefill_ms = max(0.0, site_ttft_ms - queue_ms)
-    decode_ms = max(0.0, (t_final - flow.t_fwd) * 1000.0 - queue_ms - prefill_ms)
-    info = {
-        **site_info,
-        "site": site.name,
-        "policy": flow.row["policy"],
-        "retries": flow.retries,
-        "handshake_ms": flow.handshake_ms,
-        "net_up_ms": flow.up_ms,
-        "net_down_ms": flow.down_ms,
-        "router_ms": flow.pre_ms + flow.post_ms,
-        "queue_ms": queue_ms,
-        "prefill_ms": prefill_ms,
-        "decode_ms": decode_ms,
-        "site_ttft_ms": site_info.get("ttft_ms"),
-    }
-    info.pop("ttft_ms", None)
-    row = flow.row
-    row.update(
-        site=site.name,
-        handshake_ms=flow.handshake_ms,
-        net_up_ms=flow.up_ms,
-        net_down_ms=flow.down_ms,
-        router_ms=info["router_ms"],
-        queue_ms=queue_ms,
-        prefill_ms=prefill_ms,
-        decode_ms=decode_ms,
-        energy_j=float(site_info.get("energy_j") or 0.0),
-        cost_usd=float(site_info.get("cost_usd") or 0.0),
-    )
-    for key in ("prompt_tokens", "output_tokens"):
-        if isinstance(site_info.get(key), int):
-            row[key] = site_info[key]
-    return info
-
-
 async def relay_whole(
-    state: RouterState, site: LiveSite, resp: aiohttp.ClientResponse, flow: Flow
+    state: RouterState, site: LiveSite, resp: UpstreamResponse, flow: Flow
 ) -> web.StreamResponse:
     try:
         body = await resp.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except UpstreamError as exc:
         why = f"{site.name}: body broke: {type(exc).__name__}"
         state.site_error(site, why, time.monotonic())
         flow.row["status"], flow.row["error"] = "failed", why
@@ -123,7 +55,7 @@ async def relay_whole(
     if isinstance(payload, dict):
         found = payload.get("georoute")
         site_info: dict[str, Any] = found if isinstance(found, dict) else {}
-        payload["georoute"] = _breakdown(state, site, flow, site_info)
+        payload["georoute"] = breakdown(state, site, flow, site_info)
         usage = payload.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             flow.row["output_tokens"] = usage["completion_tokens"]
@@ -137,36 +69,191 @@ async def relay_whole(
     )
 
 
-async def _pump(
-    resp: aiohttp.ClientResponse, queue: asyncio.Queue[tuple[float, bytes | BaseException]]
-) -> None:
-    """Timestamp chunks as they arrive from the site (runs beside the writer)."""
-    try:
-        async for data in resp.content.iter_any():
-            queue.put_nowait((time.monotonic(), data))
-        queue.put_nowait((time.monotonic(), _EOF))
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        queue.put_nowait((time.monotonic(), exc))
+class _StreamSink:
+    """One stream's body sink (upstream.BodySink): whole SSE events, the final one
+    rewritten, framed as HTTP/1.1 chunks straight onto the client's transport, or
+    handed to the handler task (`writes`) when there is no transport to write to."""
+
+    __slots__ = (
+        "buffer",
+        "delayed",
+        "down_s",
+        "drain",
+        "ended",
+        "error",
+        "flow",
+        "gone",
+        "loop",
+        "resp",
+        "saw_done",
+        "site",
+        "state",
+        "timer",
+        "transport",
+        "waiter",
+        "writes",
+    )
+
+    def __init__(
+        self,
+        state: RouterState,
+        site: LiveSite,
+        flow: Flow,
+        resp: UpstreamResponse,
+        transport: asyncio.Transport | None,
+        down_s: float,
+    ) -> None:
+        self.state = state
+        self.site = site
+        self.flow = flow
+        self.resp = resp
+        self.transport = transport
+        self.down_s = down_s
+        self.loop = asyncio.get_running_loop()
+        self.buffer = b""
+        self.saw_done = False  # the site's [DONE] went through
+        self.ended = False  # the body ended and everything before the end is written
+        self.error: UpstreamError | None = None
+        self.gone: str | None = None  # the client went away (why)
+        self.writes: list[bytes] = []
+        self.drain = False
+        self.waiter: asyncio.Future[None] | None = None
+        # With a simulated delay: (read_at, data) in arrival order; data None: the end.
+        self.delayed: deque[tuple[float, bytes | None, UpstreamError | None]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    # upstream.BodySink
+
+    def feed(self, data: bytes, read_at: float) -> None:
+        if self.gone is not None or self.ended:
+            return
+        flow = self.flow
+        if flow.t_first_read is None:
+            flow.t_first_read = read_at
+            self.state.site_ok(self.site)
+        if self.down_s:
+            self.delayed.append((read_at, data, None))
+            if self.timer is None:
+                self._arm()
+        else:
+            self._events(data, read_at, read_at)
+
+    def end(self, error: UpstreamError | None) -> None:
+        if self.delayed:  # after the chunks still waiting for their delay
+            self.delayed.append((0.0, None, error))
+        else:
+            self._finish(error)
+
+    # the handler's side
+
+    async def wait(self) -> None:
+        """Until the handler has something to do (writes, drain, the end, client gone)."""
+        if self.writes or self.drain or self.ended or self.gone is not None:
+            return
+        self.waiter = self.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    def stop(self) -> None:
+        """The handler is leaving: no timed write may run after it."""
+        self.ended = True
+        self.delayed.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    # internals
+
+    def _events(self, data: bytes, read_at: float, due: float) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        if buffer.endswith(b"\n\n"):  # the usual case: whole events, no copy
+            events, self.buffer = buffer, b""
+        else:
+            cut = buffer.rfind(b"\n\n") + 2
+            if cut == 1:  # no complete event yet
+                self.buffer = buffer
+                return
+            events, self.buffer = buffer[:cut], buffer[cut:]
+        flow = self.flow
+        if b'"georoute"' in events:
+            flow.t_final_read = read_at
+            events = rewrite_final(self.state, self.site, flow, events, due)
+        if b"[DONE]" in events:
+            self.saw_done = True
+        transport = self.transport
+        if transport is None:
+            self.writes.append(events)
+            self._wake()
+        else:
+            if transport.is_closing():
+                self._client_gone("Cannot write to closing transport")
+                return
+            transport.write(b"%x\r\n%b\r\n" % (len(events), events))
+            if not self.drain and transport.get_write_buffer_size() > _DRAIN_BYTES:
+                self.drain = True
+                self.resp.pause_reading()
+                self._wake()
+        now = time.monotonic()
+        if flow.t_first_write is None:
+            flow.t_first_write = now
+        flow.t_last_write = now
+
+    def _arm(self) -> None:
+        read_at, data, _ = self.delayed[0]
+        delay_s = read_at + self.down_s - time.monotonic() if data is not None else 0.0
+        self.timer = self.loop.call_later(max(0.0, delay_s), self._flush)
+
+    def _flush(self) -> None:
+        """The timer of the oldest waiting chunk fired: write it, and every later one
+        due by now, in arrival order; the end goes right after the chunks before it."""
+        self.timer = None
+        first = True
+        delayed = self.delayed
+        while delayed:
+            read_at, data, error = delayed[0]
+            if data is None:
+                delayed.popleft()
+                self._finish(error)
+                return
+            due = read_at + self.down_s
+            if not first and due > time.monotonic():
+                break
+            delayed.popleft()
+            first = False
+            self._events(data, read_at, due)
+            if self.gone is not None:
+                return
+        if delayed:
+            self._arm()
+
+    def _finish(self, error: UpstreamError | None) -> None:
+        if not self.ended:
+            self.ended = True
+            self.error = error
+            self._wake()
+
+    def _client_gone(self, why: str) -> None:
+        self.gone = why
+        self.stop()
+        self.resp.close()  # the site sees the disconnect and frees the request's slot
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 async def relay_stream(
     request: web.Request,
     state: RouterState,
     site: LiveSite,
-    resp: aiohttp.ClientResponse,
+    resp: UpstreamResponse,
     flow: Flow,
 ) -> web.StreamResponse:
     down_s = flow.down_ms / 1000.0
-    # With a delay to add, a reader task timestamps chunks as they arrive; without
-    # one (network simulation off) chunks are read inline: no task, no queue.
-    queue: asyncio.Queue[tuple[float, bytes | BaseException]] | None = None
-    pump: asyncio.Task[None] | None = None
-    inline = None
-    if down_s:
-        queue = asyncio.Queue()
-        pump = asyncio.create_task(_pump(resp, queue))
-    else:
-        inline = resp.content.iter_any().__aiter__()
     out = web.StreamResponse(
         status=200,
         headers={
@@ -176,88 +263,48 @@ async def relay_stream(
         },
     )
     # HTTP/1.1 (every client but a bare 1.0 one): chunked framing, each chunk written
-    # straight to the transport, as the sites do (aiohttp's writer costs several us of
-    # Python per chunk on the one loop that relays every stream); backpressure is
-    # kept (drained past _DRAIN_BYTES buffered).
+    # straight to the transport by the sink, as the sites do; 1.0: aiohttp's writer.
     direct = request.version == HttpVersion11
     if direct:
         out.enable_chunked_encoding()
-    buffer = b""
-    done = False
-    item: bytes | BaseException = _EOF
+    sink: _StreamSink | None = None
     try:
         if down_s:
             await asyncio.sleep(down_s)  # the response headers travel back too
         await out.prepare(request)
         transport = request.transport if direct else None
+        sink = _StreamSink(state, site, flow, resp, transport, down_s)
+        resp.relay(sink)
         while True:
-            if queue is not None:
-                t_read, item = await queue.get()
-            else:
-                assert inline is not None
-                try:
-                    item = await inline.__anext__()
-                except StopAsyncIteration:
-                    item = _EOF
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    item = exc
-                t_read = time.monotonic()
-            if isinstance(item, BaseException) or item == _EOF:
+            await sink.wait()
+            while sink.writes:
+                writes, sink.writes = sink.writes, []
+                for events in writes:
+                    await out.write(events)
+            if sink.gone is not None:
+                raise ConnectionResetError(sink.gone)
+            if sink.drain:
+                await request.writer.drain()
+                sink.drain = False
+                resp.resume_reading()
+            if sink.ended and not sink.writes:
                 break
-            if flow.t_first_read is None:
-                flow.t_first_read = t_read
-                state.site_ok(site)
-            if down_s:
-                delay = t_read + down_s - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            if buffer:
-                buffer += item
-            else:
-                buffer = item
-            if buffer.endswith(b"\n\n"):  # the usual case: whole events, no copy
-                events, buffer = buffer, b""
-            else:
-                cut = buffer.rfind(b"\n\n") + 2
-                if cut == 1:  # no complete event yet
-                    continue
-                events, buffer = buffer[:cut], buffer[cut:]
-            if b'"georoute"' in events:
-                flow.t_final_read = t_read
-                events = _rewrite_final(state, site, flow, events, t_read + down_s)
-            if b"[DONE]" in events:
-                done = True
-            if transport is None:
-                await out.write(events)
-            else:
-                if transport.is_closing():
-                    raise ConnectionResetError("Cannot write to closing transport")
-                transport.write(b"%x\r\n%b\r\n" % (len(events), events))
-                if transport.get_write_buffer_size() > _DRAIN_BYTES:
-                    await request.writer.drain()
-            now = time.monotonic()
-            if flow.t_first_write is None:
-                flow.t_first_write = now
-            flow.t_last_write = now
     except ConnectionResetError as exc:  # the client went away mid-stream
-        if pump is not None:
-            pump.cancel()
+        if sink is not None:
+            sink.stop()
+        resp.close()
         flow.row["site"] = site.name
         flow.row["status"], flow.row["error"] = "cancelled", f"client disconnected: {exc}"[:500]
         return out
     except BaseException:
-        if pump is not None:
-            pump.cancel()
+        if sink is not None:
+            sink.stop()
+        resp.close()
         raise
-    if pump is not None:
-        if not pump.done():
-            pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
-    if not done:
+    if not sink.saw_done:
         why = f"{site.name}: stream ended before [DONE]"
-        if isinstance(item, BaseException):
-            why = f"{site.name}: stream broke: {type(item).__name__}: {item}"
+        if sink.error is not None:
+            why = f"{site.name}: stream broke: {type(sink.error).__name__}: {sink.error}"
         state.site_error(site, why, time.monotonic())
         flow.row["site"] = site.name
         flow.row["status"], flow.row["error"] = "failed", why[:500]
@@ -281,27 +328,3 @@ async def relay_stream(
         tpot_ms=((flow.t_last_write or now) - first) * 1000.0 / (n - 1) if n > 1 else 0.0,
     )
     return out
-
-
-def _rewrite_final(
-    state: RouterState, site: LiveSite, flow: Flow, events: bytes, due: float
-) -> bytes:
-    """Replace the site's `georoute` object in the final chunk with the breakdown."""
-    flow.post_ms = max(0.0, (time.monotonic() - due) * 1000.0)
-    out: list[bytes] = []
-    for event in events.split(b"\n\n"):
-        if b'"georoute"' in event and event.startswith(b"data:"):
-            try:
-                chunk = json.loads(event[5:])
-            except ValueError:
-                out.append(event)
-                continue
-            found = chunk.get("georoute")
-            site_info: dict[str, Any] = found if isinstance(found, dict) else {}
-            usage = chunk.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                flow.row["output_tokens"] = usage["completion_tokens"]
-            chunk["georoute"] = _breakdown(state, site, flow, site_info)
-            event = b"data: " + json.dumps(chunk, separators=(",", ":")).encode()
-        out.append(event)
-    return b"\n\n".join(out)
