@@ -41,6 +41,10 @@ the server process instead (they then compete for the same event loop).
 Run: .venv/bin/python tests/perf/bench_site_timing.py [--concurrency 200] [--duration 20]
      .venv/bin/python tests/perf/bench_site_timing.py --floor [--pin]
      .venv/bin/python tests/perf/bench_site_timing.py --sweep [--floor]
+     .venv/bin/python tests/perf/bench_site_timing.py --baseline-rev REV [--rounds 4]
+         (before/after: this tree's sites and REV's, alternated round by round)
+     .venv/bin/python tests/perf/bench_site_timing.py --trace FILE
+         (what the server's late writes waited for: tests/perf/looptrace.py)
 """
 
 from __future__ import annotations
@@ -53,8 +57,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import aiohttp
@@ -377,8 +383,13 @@ def verdict(values: list[float], what: str) -> str:
     return f"{what} p99 |err| {worst:.2f} ms {'met' if worst <= 2.0 else 'NOT met'}"
 
 
-async def serve(quiet_gc: bool) -> None:
+async def serve(quiet_gc: bool, trace: str | None = None) -> None:
     import inspect
+
+    if trace:
+        import looptrace  # tests/perf/looptrace.py, beside this script
+
+        looptrace.install()
 
     from sites.server.runner import run_sites
     from sites.topology import SiteConfig
@@ -396,6 +407,8 @@ async def serve(quiet_gc: bool) -> None:
     cpu0 = time.process_time()
     await stop.wait()
     print(json.dumps({"server_cpu_s": time.process_time() - cpu0}), flush=True)
+    if trace:
+        Path(trace).write_text(looptrace.summary() + "\n")  # noqa: ASYNC240 (at exit)
     await group.stop()
 
 
@@ -495,18 +508,68 @@ async def serve_floor(period_s: float, output_tokens: int, every: int) -> None:
     server.close()
 
 
-def spawn(args: argparse.Namespace, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """A server subprocess (sites, or the floor) on the chosen loop and CPU."""
+def spawn(
+    args: argparse.Namespace, *extra: str, tree: Path | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """A server subprocess (sites, or the floor) on the chosen loop and CPU; with `tree`,
+    the sites of that source tree (PYTHONPATH comes before the editable install)."""
     flags = ["--pin"] if args.pin else []
     flags += ["--no-quiet-gc"] if args.no_quiet_gc else []
+    flags += ["--trace", args.trace] if args.trace and "--serve" in extra and not tree else []
+    env = {**os.environ, "GEOROUTE_EVENT_LOOP": args.server_loop}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     proc = subprocess.Popen(
         [sys.executable, __file__, *extra, *flags],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "GEOROUTE_EVENT_LOOP": args.server_loop},
+        env=env,
+        cwd=tree,
     )
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())
+
+
+def extract_rev(rev: str, into: Path) -> tuple[str, Path]:
+    """The tree of git revision `rev` under `into` (git archive: read-only on the repo)."""
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", rev], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tree = into / f"base-{short}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", short], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return short, tree
+
+
+def merge(into: dict[str, SiteFigures], more: dict[str, SiteFigures]) -> None:
+    for name, f in more.items():
+        g = into.setdefault(name, SiteFigures())
+        g.chunk_lag_ms += f.chunk_lag_ms
+        g.ttft_err_ms += f.ttft_err_ms
+        g.intake_ms += f.intake_ms
+        g.first_lag_ms += f.first_lag_ms
+        g.chunks += f.chunks
+        g.tokens += f.tokens
+        g.requests += f.requests
+        g.errors += f.errors
+
+
+async def compare_with_base(
+    args: argparse.Namespace, urls: dict[str, str], base_urls: dict[str, str], short: str
+) -> None:
+    """Alternate rounds between this tree's sites and the base revision's (both server
+    processes up, one measured at a time), then print each pooled: a before/after
+    from one run on a shared machine."""
+    pooled: dict[str, dict[str, SiteFigures]] = {"this tree": {}, f"base {short}": {}}
+    variants = list(zip(pooled, (urls, base_urls), strict=True))
+    for i in range(args.rounds):
+        for label, u in variants if i % 2 == 0 else variants[::-1]:
+            merge(pooled[label], await run_clients(u, args, args.concurrency))
+    for label, figs in pooled.items():
+        print(f"  == {label}: {args.rounds} rounds of {args.duration:g} s pooled")
+        blank = dict.fromkeys(figs, "(not read)")
+        report(args.concurrency, figs, args.duration * args.rounds, blank)
 
 
 def stop_server(proc: subprocess.Popen[str]) -> str:
@@ -560,6 +623,10 @@ async def main_async(args: argparse.Namespace) -> None:
         urls = dict(group)
     else:
         server, urls = spawn(args, "--serve")
+    base_server = None
+    if args.baseline_rev:
+        short, tree = extract_rev(args.baseline_rev, Path(tempfile.mkdtemp(prefix="sitebase-")))
+        base_server, base_urls = spawn(args, "--serve", tree=tree)
     print(
         f"sites {urls}; clients in "
         f"{'the server process' if args.same_process else 'a separate process'}; "
@@ -571,6 +638,9 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         print(f"  baseline: {args.concurrency} bare asyncio timers firing together, lateness ms")
         print(f"       {pct(await timer_baseline(args.concurrency))}")
+        if base_server is not None:
+            await compare_with_base(args, urls, base_urls, short)
+            return
         levels = [25, 50, 100, 200, 400, 800, 1600] if args.sweep else [args.concurrency]
         passed: dict[str, int | None] = dict.fromkeys(urls)
         failed: set[str] = set()
@@ -608,9 +678,14 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         if floor_proc is not None:
             stop_server(floor_proc)
+        if base_server is not None:
+            stop_server(base_server)
         if server is not None:
-            cpu = json.loads(stop_server(server).splitlines()[0])["server_cpu_s"]
+            tail = stop_server(server).splitlines()
+            cpu = json.loads(tail[0])["server_cpu_s"]
             print(f"server process CPU: {cpu:.1f} s over the whole run")
+            if args.trace:
+                print(Path(args.trace).read_text(), end="")  # noqa: ASYNC240 (at exit)
         else:
             await group.stop()
 
@@ -675,6 +750,19 @@ def main() -> None:
         action="store_true",
         help="leave the server's garbage collector on its automatic thresholds (compare)",
     )
+    p.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="trace the server's loop (tests/perf/looptrace.py): what the late writes waited "
+        "for, written to FILE and printed at the end",
+    )
+    p.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="A/B: also serve the sites of git revision REV and alternate --rounds rounds "
+        "between the two (same machine moments); prints both pooled",
+    )
+    p.add_argument("--rounds", type=int, default=4, help="rounds with --baseline-rev (default 4)")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -691,7 +779,7 @@ def main() -> None:
                 serve_floor(args.floor_period_ms / 1000.0, args.output_tokens, args.floor_every)
             )
         else:
-            run_event_loop(serve(not args.no_quiet_gc))
+            run_event_loop(serve(not args.no_quiet_gc, args.trace))
         return
     if args.client_loop == "uvloop":
         import uvloop
