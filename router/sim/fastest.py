@@ -27,7 +27,6 @@ from operator import itemgetter
 
 import numpy as np
 
-from router.policies.constraints import ELIGIBLE_HEALTH
 from router.policies.types import LatencyEstimator
 from router.sim.paths import PathTable
 from router.sim.state import SimRequest, SimSite
@@ -238,19 +237,17 @@ class FastestRanker:
             cols = lpu[i]
             # -- the policy: the router's view (SiteView.effective_load) ----------
             in_flight = s.in_flight
-            if s.view_health in ELIGIBLE_HEALTH and (
-                s.max_in_flight is None or in_flight < s.max_in_flight
-            ):
-                snap = s.snapshot
-                busy = snap.queued + snap.running
+            if in_flight < s.route_limit:  # healthy (or unknown) and below its cap
+                busy = s.snap_busy
                 total = busy if busy > in_flight else in_flight
-                cap = snap.max_running if snap.max_running > 1 else 1
+                cap = s.snap_cap
                 if cols is not None:  # _lpu_e2e; queued + 1 > free <=> total >= cap
                     if total < cap:
                         e2e_s = cols.service[j]
                     else:  # running = cap
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:  # _gpu_e2e, a column hit inlined
+                    snap = s.snapshot
                     running = total if total < cap else cap
                     memo = memo_view[i]
                     if memo[0] is snap and memo[1] == total:
@@ -268,15 +265,15 @@ class FastestRanker:
                 keyed.append((ms, total / cap, rtt, name, i))
             # -- the regret: the true occupancy (SimSite.true_now) -----------------
             if with_regret and not (s.down or s.drained):
-                true = s.true_load
                 total = len(s.inflight)
-                cap = true.max_running if true.max_running > 1 else 1
+                cap = s.true_cap
                 if cols is not None:
                     if total < cap:
                         e2e_s = cols.service[j]
                     else:
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:
+                    true = s.true_load
                     running = total if total < cap else cap
                     memo = memo_true[i]
                     if memo[0] is true and memo[1] == total:

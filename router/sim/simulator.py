@@ -383,8 +383,7 @@ class Simulation:
         site = self.sites[req.site]
         site.in_flight -= 1
         if site.down and site.view_health != "failed":
-            site.view_health = "failed"  # passive ejection: the router saw the error
-            site.views.clear()
+            site.set_view_health("failed")  # passive ejection: the router saw the error
         req.attempt += 1
         if req.attempt < len(req.ranked):
             if req.attempt == 1:
@@ -418,17 +417,15 @@ class Simulation:
                 assert site.engine is not None
                 site.engine.advance(at, record_tokens=False)
                 site.advanced_to = at
-                site.true_load = site.engine.load()
+                site.set_true_load(site.engine.load())
                 site.true_views.clear()
         elif event.action == "drain":
             site.drained = True
-            site.view_health = "draining"  # an admin action at the router: seen at once
-            site.views.clear()
+            site.set_view_health("draining")  # an admin action at the router: seen at once
         elif event.action == "undrain":
             site.drained = False
             if not site.down:
-                site.view_health = "healthy"
-                site.views.clear()
+                site.set_view_health("healthy")
 
     def fail_site(self, site: SimSite, at: float) -> None:
         if site.down or site.engine is None:
@@ -459,14 +456,16 @@ class Simulation:
         site.down = True
         site.attach(None)
         site.true_views.clear()
-        site.true_load = EngineLoad(
-            at=at,
-            queued=0,
-            running=0,
-            max_running=site.true_load.max_running,
-            queued_prompt_tokens=0,
-            kv_used_fraction=0.0,
-            tokens_per_s=0.0,
+        site.set_true_load(
+            EngineLoad(
+                at=at,
+                queued=0,
+                running=0,
+                max_running=site.true_load.max_running,
+                queued_prompt_tokens=0,
+                kv_used_fraction=0.0,
+                tokens_per_s=0.0,
+            )
         )
 
     # -- ticks -----------------------------------------------------------------------
@@ -479,7 +478,7 @@ class Simulation:
                 idle = site.is_idle()
                 if idle and site.idle_load:
                     continue  # the last poll's figures still hold (only `at`, unused, moved)
-                site.true_load = site.engine.load()  # O(batch) for some engines: per tick only
+                site.set_true_load(site.engine.load())  # O(batch) for some engines: per tick
                 site.true_views.clear()
                 site.idle_load = idle
         if at >= self.next_stats_at - 1e-9:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from router.policies import SiteView
+from router.policies.constraints import ELIGIBLE_HEALTH
 from router.policies.types import Health, PlaceLike
 from sites.engine_api import DeploymentSpec, Engine, EngineLoad, EngineRequest, RequestResult
 
@@ -32,6 +33,11 @@ def outcome(res: RequestResult) -> Outcome:
         res.cost_usd,
     )
 
+
+#: `SimSite.route_limit` without a cap on in-flight requests, and for a site the router
+#: does not route to (no count is below it).
+_NO_LIMIT = 1 << 62
+_NOT_ROUTABLE = -(1 << 62)
 
 _EMPTY_LOAD = EngineLoad(
     at=0.0,
@@ -118,9 +124,13 @@ class SimSite:
         "max_in_flight",
         "name",
         "place",
+        "route_limit",
+        "snap_busy",
+        "snap_cap",
         "snapshot",
         "spec",
         "submit",
+        "true_cap",
         "true_load",
         "true_views",
         "usd_per_mtok",
@@ -155,6 +165,15 @@ class SimSite:
         self.down = False
         self.drained = False
         self.view_health: Health = "healthy"
+        #: The router's view as the batched `fastest` ranker reads it per request, kept
+        #: with the fields it derives from (`set_view_health`, `refresh_view`,
+        #: `set_true_load`): the site is a candidate while in_flight < route_limit;
+        #: the snapshot's queued + running and max(max_running, 1); the true load's
+        #: max(max_running, 1).
+        self.route_limit = 0
+        self.snap_busy = 0
+        self.snap_cap = 1
+        self.true_cap = 1
         self.in_flight = 0  # the router's count: forwarded, stream not yet ended
         # Stream ends still to count out of `in_flight` (a heap of times; the simulator
         # applies them before anything reads the count).
@@ -165,6 +184,8 @@ class SimSite:
         self.snapshot = _EMPTY_LOAD  # as of the last stats refresh
         self.views: dict[int, SiteView] = {}
         self.true_views: dict[int, EngineLoad] = {}
+        self.set_true_load(_EMPTY_LOAD)
+        self.set_view_health("healthy")
 
     def attach(self, engine: Engine | None) -> None:
         """Serve with `engine` (None: the site is down). `collect(until)` advances it
@@ -249,16 +270,37 @@ class SimSite:
             self.true_views[total] = load
         return load
 
+    def set_true_load(self, load: EngineLoad) -> None:
+        """The engine's load as of the last collection tick (hindsight's base)."""
+        self.true_load = load
+        self.true_cap = load.max_running if load.max_running > 1 else 1
+
+    def set_view_health(self, health: Health) -> None:
+        """The router's idea of the site's health changed (a poll, an error it saw,
+        an admin action): the views built on the old one are dropped."""
+        self.view_health = health
+        if health in ELIGIBLE_HEALTH:
+            self.route_limit = _NO_LIMIT if self.max_in_flight is None else self.max_in_flight
+        else:
+            self.route_limit = _NOT_ROUTABLE
+        self.views.clear()
+
+    def set_snapshot(self, load: EngineLoad) -> None:
+        """The load the router last polled."""
+        self.snapshot = load
+        self.snap_busy = load.queued + load.running
+        self.snap_cap = load.max_running if load.max_running > 1 else 1
+        self.views.clear()
+
     def refresh_view(self) -> None:
         """A stats poll: the router now sees the site's current health and load."""
-        self.snapshot = self.true_load
+        self.set_snapshot(self.true_load)
         if self.down:
-            self.view_health = "failed"
+            self.set_view_health("failed")
         elif self.drained:
-            self.view_health = "draining"
+            self.set_view_health("draining")
         else:
-            self.view_health = "healthy"
-        self.views.clear()
+            self.set_view_health("healthy")
 
 
 def _no_outcomes(until: float) -> list[Outcome]:

@@ -27,21 +27,23 @@ def _random_state(sim: Simulation, rng: np.random.Generator) -> None:
         cap = int(rng.choice([1, 80, 256]))
         busy = int(rng.integers(0, 2 * cap + 2))
         running = min(busy, cap)
-        s.snapshot = EngineLoad(
+        s.set_snapshot(EngineLoad(
             at=0.0, queued=busy - running, running=running, max_running=cap,
             queued_prompt_tokens=int(rng.integers(0, 50_000)) if busy > running else 0,
             kv_used_fraction=float(rng.choice([0.0, rng.uniform(0, 1), 0.98])),
             tokens_per_s=0.0,
+        ))
+        s.set_true_load(
+            dataclasses.replace(s.snapshot, max_running=int(rng.choice([1, 80, 256])))
         )
-        s.true_load = dataclasses.replace(s.snapshot, max_running=int(rng.choice([1, 80, 256])))
         s.true_views.clear()
         s.in_flight = int(rng.integers(0, 3 * cap + 2))
         s.inflight = {f"x{k}": None for k in range(int(rng.integers(0, 3 * cap + 2)))}  # type: ignore[misc]
-        s.view_health = str(rng.choice(["healthy", "healthy", "healthy", "draining", "failed"]))
+        health = str(rng.choice(["healthy", "healthy", "healthy", "draining", "failed"]))
         s.down = bool(rng.random() < 0.15)
         s.drained = bool(rng.random() < 0.1)
         s.max_in_flight = None if rng.random() < 0.7 else int(rng.integers(1, 300))
-        s.views.clear()
+        s.set_view_health(health)  # type: ignore[arg-type]  # (after max_in_flight)
 
 
 @pytest.mark.parametrize("name", ["eu-asia-baseline", "sovereign-eu"])
