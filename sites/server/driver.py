@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from sites.clock import Clock
 from sites.engine_api import Engine, EngineRequest, RequestResult, StepReport
-from sites.server.pacer import Pacer
+from sites.server.pacer import Pacer, flush_all_due
 from sites.server.stream import Chunk, StreamDroppedError, TimeMap, TokenStream
 
 __all__ = ["Chunk", "Pacing", "SiteDriver", "StreamDroppedError", "TimeMap", "TokenStream"]
@@ -61,6 +61,7 @@ DEFAULT_WRITE_SHARE = 0.25  # of the event loop's time, at most, for writing chu
 DEFAULT_MAX_SPREAD_S = 0.004
 DEFAULT_MAX_BURST_S = 0.003  # writes due at one instant should take no longer than this
 STEP_GUARD_S = 0.006  # a lookahead engine's step keeps this clear of other sites' bursts
+FLUSH_EVERY_RUNS = 32  # a dispatch lets due chunks out after this many streams' tokens
 STEP_GUARD_WRITES = 8  # ... of at least this many writes planned for one instant
 
 
@@ -344,12 +345,14 @@ class SiteDriver:
             # make the next full decode batch look small
             self._burst = max(max(same.values()), int(self._burst * 0.95))
         with self.pacer.batch():
-            for run in report.tokens:
+            for i, run in enumerate(report.tokens, 1):
                 if run.interval_s > 0:
                     self._iteration_s = run.interval_s
                 stream = streams.get(run.request_id)
                 if stream is not None:
                     stream._push(run)
+                if not i % FLUSH_EVERY_RUNS:  # a 200-stream dispatch takes 0.3-2 ms
+                    flush_all_due()
             for result in report.finished:
                 stream = streams.get(result.request_id)
                 if stream is not None:

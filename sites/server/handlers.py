@@ -30,6 +30,7 @@ from sites.server.openai_api import (
     parse_request,
     usage,
 )
+from sites.server.pacer import flush_all_due
 from sites.server.runtime import SiteRuntime
 
 SSE_HEADERS = {
@@ -83,6 +84,7 @@ def _availability(rt: SiteRuntime) -> None:
 
 async def _complete(request: web.Request, kind: Kind) -> web.StreamResponse:
     rt = request.app[RUNTIME]
+    flush_all_due()  # chunks due now go before this request's intake (pacer.py)
     try:
         await rt.wait_unhung()  # a hung site accepts and never answers
         _availability(rt)
@@ -188,6 +190,7 @@ async def _stream(
     sink: SSESink | None = None
     try:
         await resp.prepare(request)
+        flush_all_due()  # the header write was a send: due chunks go before the next one
         if request.version < HttpVersion11 or request.transport is None:
             return await _stream_by_task(request, resp, rt, req, stream, fmt)
         sink = SSESink(rt, req, fmt, request.transport)
