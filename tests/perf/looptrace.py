@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 _spans: list[tuple[float, float, str]] = []  # (start, end, kind)
-_writes: list[tuple[float, float, str, int]] = []  # (written at, scheduled at, site, burst pos)
+# (written at, scheduled at, site, position in its burst, that burst's start)
+_writes: list[tuple[float, float, str, int, float]] = []
 _fire_pos = [0]
+_fire_t0 = [0.0]
 _fire_sizes: list[int] = []  # writes per pacer timer
 _gc_start = [0.0]
 
@@ -58,7 +60,7 @@ def install() -> None:
 
     def traced_fire(self: Pacer) -> None:
         _fire_pos[0] = 0
-        t0 = time.monotonic()
+        t0 = _fire_t0[0] = time.monotonic()
         try:
             fire(self)
         finally:
@@ -71,7 +73,13 @@ def install() -> None:
     def traced_write(self: Any, stream: Any, chunk: Any) -> bool:
         ok = write(self, stream, chunk)
         _writes.append(
-            (time.monotonic(), self.rt.monotonic(chunk.last_at), self.rt.site.name, _fire_pos[0])
+            (
+                time.monotonic(),
+                self.rt.monotonic(chunk.last_at),
+                self.rt.site.name,
+                _fire_pos[0],
+                _fire_t0[0],
+            )
         )
         _fire_pos[0] += 1
         return ok
@@ -91,13 +99,13 @@ def summary(threshold_ms: float = 2.0) -> str:
         return "looptrace: no writes recorded"
     spans = sorted(_spans)
     starts = [s[0] for s in spans]
-    late = [(w, s, site, pos) for (w, s, site, pos) in _writes if (w - s) * 1000 > threshold_ms]
+    late = [x for x in _writes if (x[0] - x[1]) * 1000 > threshold_ms]
     lines = [
         f"looptrace: {len(_writes)} writes, {len(late)} more than {threshold_ms:g} ms after "
         f"their time ({100 * len(late) / len(_writes):.2f}%)"
     ]
     by_site: dict[str, list[float]] = defaultdict(list)
-    for w, s, site, _ in _writes:
+    for w, s, site, *_ in _writes:
         by_site[site].append((w - s) * 1000)
     for site, lag in sorted(by_site.items()):
         a = np.array(lag)
@@ -107,8 +115,19 @@ def summary(threshold_ms: float = 2.0) -> str:
         )
     totals: dict[str, float] = defaultdict(float)
     window_total = 0.0
-    for w, s, _, _ in late:
-        lo = s
+    in_burst = [(w - t0) * 1000 for w, _, _, _, t0 in late]
+    start_late = [(t0 - s) * 1000 for _, s, _, _, t0 in late]
+    if late:
+        lines.append(
+            f"  late writes: burst started after the schedule by p50 "
+            f"{np.percentile(start_late, 50):.2f} ms (p90 {np.percentile(start_late, 90):.2f}); "
+            f"written after the burst's start by p50 {np.percentile(in_burst, 50):.2f} ms "
+            f"(p90 {np.percentile(in_burst, 90):.2f})"
+        )
+    for _, s, _, _, t0 in late:
+        lo, w = s, t0  # what held the loop before the burst that wrote it began
+        if w <= lo:
+            continue  # that burst began in time: the write was late inside it
         window_total += w - lo
         i = bisect.bisect_left(starts, lo - 0.05)  # no event lasts 50 ms
         while i < len(spans) and spans[i][0] < w:
@@ -118,7 +137,7 @@ def summary(threshold_ms: float = 2.0) -> str:
                 totals[kind] += overlap
             i += 1
     if window_total > 0:
-        lines.append("  share of the late writes' delay (schedule -> write) spent in:")
+        lines.append("  share of the late bursts' start delay (schedule -> burst start) spent in:")
         for kind, t in sorted(totals.items(), key=lambda kv: -kv[1]):
             lines.append(f"    {kind:9s} {100 * t / window_total:6.1f}%")
     per_kind: dict[str, list[float]] = defaultdict(list)
@@ -139,6 +158,6 @@ def summary(threshold_ms: float = 2.0) -> str:
         f"{np.percentile(sizes, 99):.0f} max {sizes.max()}; {per_write * 1000:.1f} us of "
         "timer callback per write"
     )
-    pos = np.array([p for *_, p in late]) if late else np.array([0])
+    pos = np.array([x[3] for x in late]) if late else np.array([0])
     lines.append(f"  late writes' position in their burst: p50 {np.percentile(pos, 50):.0f}")
     return "\n".join(lines)
