@@ -46,7 +46,7 @@ from router.sim.fastest import FastestRanker
 from router.sim.paths import PathTable
 from router.sim.regret import Hindsight, RegionTally, RegretAccumulator
 from router.sim.result import SimResult
-from router.sim.rows import failed_row, ok_row, site_sample
+from router.sim.rows import failed_row, ok_row, ok_template, site_sample
 from router.sim.state import Outcome, SimRequest, SimSite
 from router.traffic import RequestBlock, generate_blocks, request_id
 from sites.engine_api import (
@@ -162,6 +162,10 @@ class Simulation:
         self.samples: list[dict[str, Any]] = []
         self.regret = RegretAccumulator()
         self.regret_by_group: list[RegionTally | None] = [None] * len(groups)
+        #: Per (group, site): the columns its served requests' rows share (`ok_template`).
+        self.row_templates: list[list[dict[str, Any] | None]] = [
+            [None] * len(self.sites) for _ in groups
+        ]
         self.site_names = [s.name for s in self.sites]
         self.n_requests = self.n_ok = self.n_failed = self.n_rejected = self.n_retried = 0
         self.pending = 0  # heap events and stream ends that belong to requests
@@ -225,9 +229,14 @@ class Simulation:
             heapq.heappush(site.ends, end_at)
             if end_at < self.next_end_at:
                 self.next_end_at = end_at
-        group = self.groups[req.group]
+        templates = self.row_templates[req.group]
+        template = templates[site.idx]
+        if template is None:
+            template = templates[site.idx] = ok_template(
+                site.name, self.policy_name, self.groups[req.group]
+            )
         rows = self.rows
-        rows.append(ok_row(req, result, site.name, self.policy_name, group))
+        rows.append(ok_row(req, result, template))
         if len(rows) >= ROW_BATCH:
             self.flush_rows()
         self.n_ok += 1
@@ -240,7 +249,9 @@ class Simulation:
                 lost = (end_at - req.at_s) * 1000.0 - req.best_pred_ms
             region = self.regret_by_group[req.group]
             if region is None:
-                region = self.regret_by_group[req.group] = self.regret.region(group.region)
+                region = self.regret_by_group[req.group] = self.regret.region(
+                    self.groups[req.group].region
+                )
             region.add(
                 max(lost, 0.0),
                 self.site_names[req.best_site],
