@@ -98,6 +98,7 @@ class FastestRanker:
         self.estimate = estimate
         self.estimate_many = estimate_many
         self.max_attempts = max_attempts
+        self.n_sites = len(sites)
         # LPU sites share columns by cost model (riyadh-1 and riyadh-2: one spec).
         self.lpu_key: list[int] = []
         self.lpu_terms: dict[int, object] = {}
@@ -226,7 +227,9 @@ class FastestRanker:
         memo_view, memo_true = self._memo_view, self._memo_true
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
-        scored: dict[int, float] = {}  # the regret's score per site
+        # The regret's score per site (inf: not scored). A list, not a dict: callgrind
+        # counted ~0.5% of a request's instructions less (near its run-to-run spread).
+        scored = [math.inf] * self.n_sites
         z_up, z_down = req.z_up, req.z_down
         exp = math.exp
         ups, downs = self._ups, self._downs
@@ -303,8 +306,8 @@ class FastestRanker:
         first = keyed[0][4]
         self.first_legs = None
         if with_regret:
-            chosen_ms = scored.get(first, chosen_ms)
-            if first in scored:
+            chosen_ms = scored[first]
+            if chosen_ms != math.inf:  # (an infinite score draws the legs again: the same)
                 self.first_legs = (ups[first], downs[first])
             req.best_site = best
             req.best_pred_ms = best_ms
