@@ -245,7 +245,7 @@ class UpstreamResponse:
     def _check_idle(self) -> None:
         """One timer per response, re-armed only when it fires (not on every read)."""
         idle_s = time.monotonic() - self.last_read_at
-        if idle_s >= self._timeout_s * 0.999:
+        if idle_s >= self._timeout_s - 0.002:  # uvloop's timers have 1 ms steps
             self._timer = None
             self._fail(UpstreamTimeoutError(f"no byte from the site for {self._timeout_s:g} s"))
         else:
