@@ -21,7 +21,7 @@ from router.daemon.metrics import RouterMetrics
 from router.daemon.recorder import Recorder
 from router.daemon.requests import served_models
 from router.daemon.state import LiveSite, NetworkSampler, RouterState, TrafficControl
-from router.daemon.upstream import UpstreamPool
+from router.daemon.upstream import UpstreamPool, parse_origin
 from router.geo import distance_km, preload, resolve_place
 from router.policies import LatencyEstimator, RoutingContext, make_policy
 from router.policies.cost import usd_per_mtok_at_capacity
@@ -61,6 +61,10 @@ def build_state(
                 f"{config.file}: sites: {cfg.name} has no url (give `url` in the topology "
                 "for `georoute router`, or run `georoute up` to start the sites)"
             )
+        try:
+            parse_origin(url)  # the forward client's view of it, checked before serving
+        except ValueError as exc:
+            raise SetupError(f"{config.file}: sites: {cfg.name}: {exc}") from None
         spec = resolve(cfg.deployment())
         price = cfg.price_per_device_hour or get_hardware(cfg.hardware).price_usd_per_hour
         max_running = spec.max_num_seqs or 1

@@ -74,10 +74,14 @@ class Origin:
 
 def parse_origin(base_url: str) -> Origin:
     parts = urlsplit(base_url)
+    want = f"site url {base_url!r}: want http[s]://host[:port][/prefix]"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"site url {base_url!r}: want http://host[:port][/prefix]")
+        raise ValueError(want)
     tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
+    try:
+        port = parts.port or (443 if tls else 80)
+    except ValueError:  # a port that is not a number in 0-65535
+        raise ValueError(want) from None
     return Origin(
         host=parts.hostname,
         port=port,

@@ -448,5 +448,20 @@ def test_origin_of_a_site_url():
         b"10.0.0.7:8001",
     )
     assert parse_origin("https://site.example").port == 443
-    with pytest.raises(ValueError, match="want http"):
-        parse_origin("ftp://x")
+    for bad in ("ftp://x", "http://x:port", "http://:80"):
+        with pytest.raises(ValueError, match="want http"):
+            parse_origin(bad)
+
+
+def test_a_site_url_the_client_cannot_use_fails_at_start_naming_the_site():
+    from routerkit import site
+
+    from router.config import RouterConfig, RouterSettings
+    from router.daemon import make_app
+    from router.daemon.app import SetupError
+
+    config = RouterConfig(
+        file="topo.toml", sites=(site("ireland", "Dublin", "h100-sxm"),), router=RouterSettings()
+    )
+    with pytest.raises(SetupError, match=r"topo.toml: sites: ireland: site url .*want http"):
+        make_app(config, site_urls={"ireland": "http://10.0.0.5:eighty"})
