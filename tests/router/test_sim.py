@@ -215,3 +215,35 @@ def test_overload_grows_queues_and_long_outputs_take_longer():
     assert min(outputs) >= 2000
     assert max(outputs) <= 8000
     assert min(r["e2e_ms"] for r in result.rows if r["status"] == "ok") > 2000
+
+
+def test_ok_rows_are_independent_copies_of_their_template():
+    """`ok_row` fills a copy of the (group, site) template: the store's columns in its
+    order, the request's values, None where the site produced no token, and neither
+    the template nor an earlier row changes."""
+    from router.sim.rows import ok_row, ok_template
+    from router.sim.state import SimRequest
+    from router.traffic import ClientGroup
+
+    group = ClientGroup(place=resolve_place("Paris"), weight=1.0, region="europe")
+    template = ok_template("riyadh-1", "fastest", group)
+    before = dict(template)
+    req = SimRequest("r1", 0, 2.0, 100, 20, 0.0, 0.0, True)
+    req.net_up_ms, req.net_down_ms, req.handshake_ms, req.attempt = 40.0, 41.0, 80.0, 1
+    req.errors = ["ireland: connection refused (site down)"]
+    served = ok_row(req, ("r1", 20, 2.5, 3.5, 0.1, 0.3, 0.05, 7.0, 0.002), template)
+    assert list(served) == [c for c in REQUEST_COLUMNS if c != "run_id"]
+    assert (served["client_place"], served["site"]) == ("Paris", "riyadh-1")
+    assert served["ttft_ms"] == pytest.approx(500.0 + 41.0)
+    assert served["e2e_ms"] == pytest.approx(1500.0 + 41.0)
+    assert served["prefill_ms"] == pytest.approx(200.0)
+    assert served["decode_ms"] == pytest.approx(1000.0)
+    assert served["tpot_ms"] == pytest.approx(50.0)
+    assert (served["retries"], served["error"]) == (1, req.errors[0])
+    empty = ok_row(SimRequest("r2", 0, 3.0, 100, 1, 0.0, 0.0, False),
+                   ("r2", 0, None, 3.2, 0.2, None, None, 1.0, 0.001), template)
+    assert (empty["ttft_ms"], empty["decode_ms"], empty["prefill_ms"], empty["tpot_ms"]) == (
+        None, None, None, None)
+    assert (empty["error"], empty["retries"]) == ("", 0)
+    assert (served["request_id"], served["ttft_ms"]) == ("r1", pytest.approx(541.0))
+    assert template == before
