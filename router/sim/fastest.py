@@ -218,12 +218,30 @@ class FastestRanker:
                             output)
         return est.queue_s + est.ttft_s + max(output - 1, 0) * est.tpot_s
 
+    def _gpu_lookup(self, s: SimSite, j: int, base: EngineLoad, total: int, cap: int,
+                    memo: list[tuple[object, int, _Column | None]]) -> float:
+        """The GPU forecast for request j with `total` requests at `base`'s load, when
+        the site's memo (`rank`'s, the policy's or the regret's) has no column holding
+        it: the column of that load if it holds j (remembered in the memo), else
+        `_gpu_e2e`."""
+        i = s.idx
+        running = total if total < cap else cap
+        if memo[i][0] is base and memo[i][1] == total:
+            col = memo[i][2]
+        else:
+            col = self.gpu_cols.get((i, running, total - running, base.kv_used_fraction,
+                                     base.queued_prompt_tokens))
+            if col is not None:
+                memo[i] = (base, total, col)
+        if col is not None and col.start <= j < col.end:
+            return col.values[j - col.start]
+        return self._gpu_e2e(s, j, base, running, total - running, cap)
+
     def rank(self, req: SimRequest, j: int, with_regret: bool) -> tuple[int, ...]:
         """The sites `fastest` ranks for request j of the block (best first, at most
         `max_attempts`; empty when none is eligible), and with `with_regret` the
         request's best site in hindsight and both scores."""
         lpu = self.lpu
-        gpu_cols = self.gpu_cols
         memo_view, memo_true = self._memo_view, self._memo_true
         keyed: list[tuple[float, float, float, str, int]] = []
         best, best_ms, chosen_ms = -1, math.inf, math.inf
@@ -249,21 +267,15 @@ class FastestRanker:
                         e2e_s = cols.service[j]
                     else:  # running = cap
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
-                else:  # _gpu_e2e, a column hit inlined
+                else:  # _gpu_lookup, a hit of the memo's column inlined
                     snap = s.snapshot
-                    running = total if total < cap else cap
                     memo = memo_view[i]
-                    if memo[0] is snap and memo[1] == total:
-                        col = memo[2]
-                    else:
-                        col = gpu_cols.get((i, running, total - running, snap.kv_used_fraction,
-                                            snap.queued_prompt_tokens))
-                        if col is not None:
-                            memo_view[i] = (snap, total, col)
-                    if col is not None and col.start <= j < col.end:
+                    col = memo[2]
+                    if (memo[0] is snap and memo[1] == total and col is not None
+                            and col.start <= j < col.end):
                         e2e_s = col.values[j - col.start]
                     else:
-                        e2e_s = self._gpu_e2e(s, j, snap, running, total - running, cap)
+                        e2e_s = self._gpu_lookup(s, j, snap, total, cap, memo_view)
                 ms = base_ms + e2e_s * 1000.0
                 keyed.append((ms, total / cap, rtt, name, i))
             # -- the regret: the true occupancy (SimSite.true_now) -----------------
@@ -277,19 +289,13 @@ class FastestRanker:
                         e2e_s = _lpu_e2e(cols, j, cap, cap, total - cap)
                 else:
                     true = s.true_load
-                    running = total if total < cap else cap
                     memo = memo_true[i]
-                    if memo[0] is true and memo[1] == total:
-                        col = memo[2]
-                    else:
-                        col = gpu_cols.get((i, running, total - running, true.kv_used_fraction,
-                                            true.queued_prompt_tokens))
-                        if col is not None:
-                            memo_true[i] = (true, total, col)
-                    if col is not None and col.start <= j < col.end:
+                    col = memo[2]
+                    if (memo[0] is true and memo[1] == total and col is not None
+                            and col.start <= j < col.end):
                         e2e_s = col.values[j - col.start]
                     else:
-                        e2e_s = self._gpu_e2e(s, j, true, running, total - running, cap)
+                        e2e_s = self._gpu_lookup(s, j, true, total, cap, memo_true)
                 if legs_id != last_legs:  # PathTable.legs_ms, inlined
                     up = up_f + exp(up_m + up_s * z_up)
                     down = down_f + exp(down_m + down_s * z_down)
