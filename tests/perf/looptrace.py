@@ -27,6 +27,8 @@ _writes: list[tuple[float, float, str, int, float]] = []
 _fire_pos = [0]
 _fire_t0 = [0.0]
 _fire_sizes: list[int] = []  # writes per pacer timer
+_last_read: dict[int, float] = {}  # id(protocol) -> its last read (RequestHandler has slots)
+_handler_waits: list[float] = []  # ms from a request's last read to its handler's start
 _gc_start = [0.0]
 
 
@@ -92,6 +94,27 @@ def install() -> None:
     handlers.parse_request = _timed("parse", openai_api.parse_request)
     gc.callbacks.append(_gc_callback)
 
+    from aiohttp import web_protocol
+
+    received = web_protocol.RequestHandler.data_received
+
+    def traced_received(self: Any, data: bytes) -> None:
+        t0 = time.monotonic()
+        _last_read[id(self)] = t0  # the last read: a request's body ends with it
+        received(self, data)
+        _spans.append((t0, time.monotonic(), "read"))
+
+    web_protocol.RequestHandler.data_received = traced_received  # type: ignore[method-assign]
+    complete = handlers._complete
+
+    async def traced_complete(request: Any, kind: Any) -> Any:
+        rx = _last_read.get(id(request.protocol))
+        if rx is not None:
+            _handler_waits.append((time.monotonic() - rx) * 1000)
+        return await complete(request, kind)
+
+    handlers._complete = traced_complete
+
 
 def summary(threshold_ms: float = 2.0) -> str:
     """What overlapped the late writes, by kind of event."""
@@ -149,6 +172,12 @@ def summary(threshold_ms: float = 2.0) -> str:
         lines.append(
             f"    {kind:9s} {len(arr):7d} {np.percentile(arr, 50):7.3f} "
             f"{np.percentile(arr, 99):7.3f} {arr.max():7.3f}"
+        )
+    if _handler_waits:
+        hw = np.array(_handler_waits)
+        lines.append(
+            f"  intake inside the site: last read of a request -> its handler starts, ms: "
+            f"p50 {np.percentile(hw, 50):.2f} p99 {np.percentile(hw, 99):.2f} max {hw.max():.2f}"
         )
     sizes = np.array(_fire_sizes or [0])
     fires = [b - a for a, b, k in spans if k == "fire"]
