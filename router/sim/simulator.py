@@ -47,7 +47,7 @@ from router.sim.paths import PathTable
 from router.sim.regret import Hindsight, RegionTally, RegretAccumulator
 from router.sim.result import SimResult
 from router.sim.rows import failed_row, ok_row, ok_template, site_sample
-from router.sim.state import Outcome, SimRequest, SimSite, new_request
+from router.sim.state import Outcome, SimRequest, SimSite
 from router.traffic import RequestBlock, generate_blocks, request_id
 from sites.engine_api import (
     EngineCapacityError,
@@ -608,7 +608,7 @@ class Simulation:
             self.now = t_arr
             if self.next_end_at <= t_arr:
                 self.end_streams(t_arr)
-            req = new_request(
+            req = SimRequest(
                 ids[i],
                 groups[i],
                 t_arr,

@@ -105,44 +105,6 @@ class SimRequest:
         self.chosen_pred_ms = 0.0
 
 
-_new = object.__new__
-
-
-def new_request(
-    rid: str,
-    group: int,
-    at_s: float,
-    prompt: int,
-    output: int,
-    z_up: float,
-    z_down: float,
-    new_conn: bool,
-) -> SimRequest:
-    """`SimRequest(...)` (the same fields and values: keep the two alike) without the
-    class call through a Python __init__, which costs ~2k instructions more per request
-    (callgrind): the simulator creates one per arrival."""
-    req: SimRequest = _new(SimRequest)
-    req.rid = rid
-    req.group = group
-    req.at_s = at_s
-    req.prompt = prompt
-    req.output = output
-    req.z_up = z_up
-    req.z_down = z_down
-    req.new_conn = new_conn
-    req.ranked = ()
-    req.attempt = 0
-    req.site = -1
-    req.net_up_ms = 0.0
-    req.net_down_ms = 0.0
-    req.handshake_ms = 0.0
-    req.errors = ()
-    req.best_site = -1
-    req.best_pred_ms = 0.0
-    req.chosen_pred_ms = 0.0
-    return req
-
-
 class SimSite:
     """One site: the true state (engine, up/down, drained) and the router's view of it
     (health and load as of the last stats refresh, plus its live in-flight count)."""

@@ -247,14 +247,3 @@ def test_ok_rows_are_independent_copies_of_their_template():
     assert (empty["error"], empty["retries"]) == ("", 0)
     assert (served["request_id"], served["ttft_ms"]) == ("r1", pytest.approx(541.0))
     assert template == before
-
-
-def test_new_request_sets_every_field_as_the_constructor_does():
-    from router.sim.state import SimRequest, new_request
-
-    args = ("r9", 2, 1.25, 300, 40, -0.5, 0.75, True)
-    a, b = SimRequest(*args), new_request(*args)
-    assert type(b) is SimRequest
-    assert {k: getattr(a, k) for k in SimRequest.__slots__} == {
-        k: getattr(b, k) for k in SimRequest.__slots__
-    }
