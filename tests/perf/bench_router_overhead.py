@@ -57,6 +57,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+from revtree import extract_rev  # tests/perf/revtree.py, beside this script
 
 MODEL = "llama-3.1-8b"
 
@@ -267,18 +268,6 @@ def layouts(choice: str) -> dict[str, tuple[set[int], set[int]]]:
             raise SystemExit("--affinity pinned needs at least 2 CPUs")
         out["pinned"] = ({cpus[0]}, {cpus[1]})
     return out
-
-
-def extract_rev(rev: str, into: Path) -> tuple[str, Path]:
-    """The tree of git revision `rev` under `into` (git archive: read-only on the repo)."""
-    short = subprocess.run(
-        ["git", "rev-parse", "--short", rev], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    tree = into / f"base-{short}"
-    tree.mkdir()
-    archive = subprocess.run(["git", "archive", short], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return short, tree
 
 
 GC_PROBE = Path(__file__).resolve().parent / "gcprobe"

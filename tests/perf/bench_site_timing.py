@@ -65,6 +65,7 @@ from typing import cast
 
 import aiohttp
 import numpy as np
+from revtree import extract_rev  # tests/perf/revtree.py, beside this script
 
 MODEL = "llama-3.3-70b"
 
@@ -528,18 +529,6 @@ def spawn(
     )
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())
-
-
-def extract_rev(rev: str, into: Path) -> tuple[str, Path]:
-    """The tree of git revision `rev` under `into` (git archive: read-only on the repo)."""
-    short = subprocess.run(
-        ["git", "rev-parse", "--short", rev], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    tree = into / f"base-{short}"
-    tree.mkdir()
-    archive = subprocess.run(["git", "archive", short], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return short, tree
 
 
 def merge(into: dict[str, SiteFigures], more: dict[str, SiteFigures]) -> None:

@@ -91,6 +91,26 @@ class RawSite:
             writer.close()
 
 
+def run_with(
+    loop: str,
+    respond: Responder,
+    check: Callable[[RawSite, UpstreamPool], Awaitable[None]],
+) -> None:
+    """`check(site, pool)` against a RawSite answering with `respond` and a fresh pool,
+    both closed after it, on `loop`."""
+
+    async def main() -> None:
+        site = await RawSite(respond).start()
+        pool = UpstreamPool()
+        try:
+            await check(site, pool)
+        finally:
+            await pool.close()
+            await site.close()
+
+    run(loop, main)
+
+
 def chunked(*pieces: bytes) -> bytes:
     return b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
@@ -132,29 +152,23 @@ async def echo(req: Req, writer: asyncio.StreamWriter, n: int) -> bool:
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_kept_alive_connection_is_reused_and_the_request_is_well_formed(loop):
-    async def main() -> None:
-        site = await RawSite(echo).start()
-        pool = UpstreamPool()
-        try:
-            for i in range(3):
-                resp = await pool.post(site.url, "/v1/x", b'"%d"' % i, read_timeout_s=5)
-                assert resp.status == 200
-                assert resp.content_type == "application/json"
-                assert await resp.read() == b'{"n": %d, "got": "%d"}' % (i, i)
-                resp.close()
-            assert site.connections == 1
-            assert pool.connects == 1
-            assert pool.idle_connections(site.url) == 1
-            head = site.requests[0].head
-            assert head.startswith(b"POST /v1/x HTTP/1.1\r\n")
-            assert b"\r\nHost: 127.0.0.1:" in head
-            assert b"\r\nContent-Type: application/json\r\n" in head
-            assert b"\r\nContent-Length: 3\r\n" in head
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        for i in range(3):
+            resp = await pool.post(site.url, "/v1/x", b'"%d"' % i, read_timeout_s=5)
+            assert resp.status == 200
+            assert resp.content_type == "application/json"
+            assert await resp.read() == b'{"n": %d, "got": "%d"}' % (i, i)
+            resp.close()
+        assert site.connections == 1
+        assert pool.connects == 1
+        assert pool.idle_connections(site.url) == 1
+        head = site.requests[0].head
+        assert head.startswith(b"POST /v1/x HTTP/1.1\r\n")
+        assert b"\r\nHost: 127.0.0.1:" in head
+        assert b"\r\nContent-Type: application/json\r\n" in head
+        assert b"\r\nContent-Length: 3\r\n" in head
 
-    run(loop, main)
+    run_with(loop, echo, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -169,25 +183,19 @@ def test_chunked_body_split_at_every_byte_reaches_the_sink_whole(loop):
             await asyncio.sleep(0)
         return True
 
-    async def main() -> None:
-        site = await RawSite(dribble).start()
-        pool = UpstreamPool()
-        try:
-            for _ in range(2):  # the second on the same connection: the parser is reset
-                resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-                assert resp.status == 200
-                assert resp.content_type == "text/event-stream"
-                sink = Sink()
-                resp.relay(sink)
-                await sink.done.wait()
-                assert b"".join(sink.data) == b"".join(events)
-                assert sink.ends == [None]
-            assert site.connections == 1
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        for _ in range(2):  # the second on the same connection: the parser is reset
+            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+            assert resp.status == 200
+            assert resp.content_type == "text/event-stream"
+            sink = Sink()
+            resp.relay(sink)
+            await sink.done.wait()
+            assert b"".join(sink.data) == b"".join(events)
+            assert sink.ends == [None]
+        assert site.connections == 1
 
-    run(loop, main)
+    run_with(loop, dribble, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -197,22 +205,16 @@ def test_body_read_before_the_sink_is_attached_is_fed_first(loop):
         await writer.drain()
         return True
 
-    async def main() -> None:
-        site = await RawSite(at_once).start()
-        pool = UpstreamPool()
-        try:
-            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-            await asyncio.sleep(0.05)  # the whole body is in before relay()
-            assert resp.complete
-            sink = Sink()
-            resp.relay(sink)
-            assert b"".join(sink.data) == b"data: 1\n\ndata: 2\n\n"
-            assert sink.ends == [None]
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+        await asyncio.sleep(0.05)  # the whole body is in before relay()
+        assert resp.complete
+        sink = Sink()
+        resp.relay(sink)
+        assert b"".join(sink.data) == b"data: 1\n\ndata: 2\n\n"
+        assert sink.ends == [None]
 
-    run(loop, main)
+    run_with(loop, at_once, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -224,25 +226,19 @@ def test_connection_broken_mid_body_ends_the_sink_with_an_error_and_is_not_reuse
             return False
         return await echo(req, writer, n)
 
-    async def main() -> None:
-        site = await RawSite(break_first).start()
-        pool = UpstreamPool()
-        try:
-            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-            sink = Sink()
-            resp.relay(sink)
-            await sink.done.wait()
-            assert sink.data == [b"data: 1\n\n"]
-            assert isinstance(sink.ends[0], UpstreamClosedError)
-            assert pool.open_connections(site.url) == 0
-            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-            assert await resp.read() == b'{"n": 1, "got": {}}'
-            assert (site.connections, pool.connects) == (2, 2)
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+        sink = Sink()
+        resp.relay(sink)
+        await sink.done.wait()
+        assert sink.data == [b"data: 1\n\n"]
+        assert isinstance(sink.ends[0], UpstreamClosedError)
+        assert pool.open_connections(site.url) == 0
+        resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+        assert await resp.read() == b'{"n": 1, "got": {}}'
+        assert (site.connections, pool.connects) == (2, 2)
 
-    run(loop, main)
+    run_with(loop, break_first, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -252,20 +248,14 @@ def test_connection_close_response_is_not_reused_and_an_unframed_body_ends_at_cl
         await writer.drain()
         return False
 
-    async def main() -> None:
-        site = await RawSite(unframed).start()
-        pool = UpstreamPool()
-        try:
-            for _ in range(2):
-                resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-                assert await resp.read() == b"all of it"
-            assert site.connections == 2
-            assert pool.idle_connections(site.url) == 0
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        for _ in range(2):
+            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+            assert await resp.read() == b"all of it"
+        assert site.connections == 2
+        assert pool.idle_connections(site.url) == 0
 
-    run(loop, main)
+    run_with(loop, unframed, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -273,23 +263,17 @@ def test_silent_site_times_out_before_the_head_and_the_connection_is_closed(loop
     async def silent(req: Req, writer: asyncio.StreamWriter, n: int) -> bool:
         return True  # reads the next request (the router's close ends it)
 
-    async def main() -> None:
-        site = await RawSite(silent).start()
-        pool = UpstreamPool()
-        try:
-            with pytest.raises(UpstreamTimeoutError):
-                await pool.post(site.url, "/s", b"{}", read_timeout_s=0.2)
-            for _ in range(100):
-                if site.closed_by_peer:
-                    break
-                await asyncio.sleep(0.01)
-            assert site.closed_by_peer == 1
-            assert pool.open_connections(site.url) == 0
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        with pytest.raises(UpstreamTimeoutError):
+            await pool.post(site.url, "/s", b"{}", read_timeout_s=0.2)
+        for _ in range(100):
+            if site.closed_by_peer:
+                break
+            await asyncio.sleep(0.01)
+        assert site.closed_by_peer == 1
+        assert pool.open_connections(site.url) == 0
 
-    run(loop, main)
+    run_with(loop, silent, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -305,22 +289,16 @@ def test_read_timeout_counts_from_the_last_byte_not_from_the_request(loop):
         await asyncio.sleep(5)
         return False
 
-    async def main() -> None:
-        site = await RawSite(slow).start()
-        pool = UpstreamPool()
-        try:
-            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=0.25)
-            sink = Sink()
-            resp.relay(sink)
-            await sink.done.wait()
-            assert b"".join(sink.data) == b"".join(b"data: %d\n" % i for i in range(5))
-            assert isinstance(sink.ends[0], UpstreamTimeoutError)
-            assert isinstance(sink.ends[0], TimeoutError)
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=0.25)
+        sink = Sink()
+        resp.relay(sink)
+        await sink.done.wait()
+        assert b"".join(sink.data) == b"".join(b"data: %d\n" % i for i in range(5))
+        assert isinstance(sink.ends[0], UpstreamTimeoutError)
+        assert isinstance(sink.ends[0], TimeoutError)
 
-    run(loop, main)
+    run_with(loop, slow, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -391,27 +369,21 @@ def test_abandoned_response_closes_its_connection_so_the_site_frees_the_slot(loo
             await writer.drain()
             await asyncio.sleep(0.01)
 
-    async def main() -> None:
-        site = await RawSite(endless).start()
-        pool = UpstreamPool()
-        try:
-            resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
-            sink = Sink()
-            resp.relay(sink)
-            await sink.fed.wait()
-            resp.close()
-            for _ in range(200):
-                if site.closed_by_peer:
-                    break
-                await asyncio.sleep(0.01)
-            assert site.closed_by_peer == 1
-            assert pool.open_connections(site.url) == 0
-            assert sink.ends == []  # the owner closed it: no callback after close()
-        finally:
-            await pool.close()
-            await site.close()
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        resp = await pool.post(site.url, "/s", b"{}", read_timeout_s=5)
+        sink = Sink()
+        resp.relay(sink)
+        await sink.fed.wait()
+        resp.close()
+        for _ in range(200):
+            if site.closed_by_peer:
+                break
+            await asyncio.sleep(0.01)
+        assert site.closed_by_peer == 1
+        assert pool.open_connections(site.url) == 0
+        assert sink.ends == []  # the owner closed it: no callback after close()
 
-    run(loop, main)
+    run_with(loop, endless, check)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
