@@ -10,10 +10,12 @@
     PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.N \
         .venv/bin/python tests/perf/bench_sim.py --once --requests N
                                        # one run of N requests (no second, 10 N run): with
-                                       # N = 2000 and 12000, the difference of the two
-                                       # callgrind totals / 10000 = instructions per request,
-                                       # a figure the machine's load does not move
-                                       # (spread between identical runs ~0.5%)
+                                       # N = 2000 and 22000, the difference of the two
+                                       # callgrind totals / 20000 = instructions per request,
+                                       # a figure the machine's load does not move (a run's
+                                       # total varies by ~10M instructions between identical
+                                       # runs: +-0.5k per request over 20000 requests, +-2k
+                                       # over 5000)
 
 Speed: `eu-asia-baseline` (its own policy unless --policy) for N and 10 x N requests,
 simulated requests per CPU-second for both and the ratio of CPU times (linear
