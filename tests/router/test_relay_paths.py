@@ -144,12 +144,14 @@ async def test_a_client_that_stops_reading_holds_the_site_back():
             await asyncio.sleep(0.8)  # the client reads nothing meanwhile
             assert not fake.finished.is_set()
             assert fake.written < total
-            got = 0
+            # a read can end anywhere, even inside "data: ": count in what was read
+            # so far, not per read
+            got = bytearray()
             while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
-                got += chunk.count(b"data: ")
-                if b"data: [DONE]" in chunk:
+                got += chunk
+                if b"data: [DONE]" in got[-(len(chunk) + 16) :]:
                     break
-            assert got == total + 2  # every event, the final chunk and [DONE]
+            assert got.count(b"data: ") == total + 2  # every event, the final chunk, [DONE]
             await asyncio.wait_for(fake.finished.wait(), 10)
         finally:
             writer.close()
@@ -172,7 +174,7 @@ async def test_client_leaving_mid_stream_closes_the_upstream_connection():
             resp.close()
         await asyncio.wait_for(fake.peer_gone.wait(), 10)
         state = app[ROUTER]
-        for _ in range(200):
+        for _ in range(1000):  # up to 10 s: a loaded machine
             if state.in_flight == 0:
                 break
             await asyncio.sleep(0.01)
