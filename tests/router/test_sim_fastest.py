@@ -113,3 +113,28 @@ def test_other_policies_and_stub_estimates_keep_the_scalar_path():
     assert Simulation(scn, policy="nearest", seed=1, deps=default_deps()).fast is None
     assert Simulation(scn, policy="fastest", seed=1, deps=stub_deps()).fast is None
     assert Simulation(scn, policy="fastest", seed=1, deps=default_deps()).fast is not None
+
+
+def test_gpu_token_floor_is_below_every_forecast():
+    """The floor the ranker skips a GPU site's regret score by: m x floor <= the
+    forecast's E2E (ms) at any load, and LPU sites get none (0)."""
+    from sites.engines import estimate_latency
+
+    sim = _sim()
+    fast = sim.fast
+    assert fast is not None
+    rng = np.random.default_rng(11)
+    gpus = [s for s in sim.sites if not fast.lpu_key[s.idx]]
+    assert gpus
+    assert all(fast._token_floor_ms(s) == 0.0 for s in sim.sites if fast.lpu_key[s.idx])
+    for _ in range(300):
+        _random_state(sim, rng)
+        p, o = int(rng.integers(1, 12_000)), int(rng.integers(1, 3000))
+        for s in gpus:
+            floor = fast._token_floor_ms(s)
+            assert floor > 0.0
+            for load in (s.snapshot, s.true_load):
+                est = estimate_latency(s.spec, load, p, o)
+                e2e_ms = (est.queue_s + est.ttft_s + (o - 1) * est.tpot_s) * 1000.0
+                assert (o - 1) * floor <= e2e_ms
+                assert est.tpot_s * 1000.0 >= floor
