@@ -211,7 +211,6 @@ class LPUEngine:
             # tracker.admit(seq, kv, first_at, finish_at, 1.0 / interval), inlined
             tracker._n += 1
             tracker._kv += kv
-            push(tracker._holds, (finish_at, seq, kv))
             if first_at < finish_at:
                 push(tracker._first, (first_at, seq, finish_at, 1.0 / interval))
             push(done_heap, (finish_at, req.request_id, seq, f))
@@ -348,6 +347,7 @@ class LPUEngine:
                 continue  # cancelled
             del flights[rid]
             self._active.discard(rid)
+            self._tracker.finish(f.seq, f.req.prompt_tokens + f.req.output_tokens, f.finish_at)
             finished.append(self._finished(f))
         if until > self._now:
             self._now = until
@@ -364,6 +364,7 @@ class LPUEngine:
             flights, active, lines = self._flights, self._active, self._lines
             forget_at, slot_w, idle_w, price_s = (
                 self._forget_at, self._slot_w, self._idle_w, self._price_s)
+            ended = self._tracker._ended
             pop = heapq.heappop
             while heap and heap[0][0] <= until:
                 _, rid, _, f = pop(heap)
@@ -383,6 +384,7 @@ class LPUEngine:
                         self._forget(r, end)
                 n = req.output_tokens
                 arrived = req.arrived_at
+                ended.append((end, f.seq, req.prompt_tokens + n))  # tracker.finish, inlined
                 finished.append((
                     rid, n, first, end, start - arrived if start > arrived else 0.0,
                     first - arrived, (end - first) / (n - 1) if n > 1 else None,
@@ -394,7 +396,18 @@ class LPUEngine:
 
     def load(self) -> EngineLoad:
         now = self._now
-        running, kv_tokens, rate = self._tracker.at(now)
+        tracker = self._tracker
+        running, kv_tokens, rate = tracker.at(now)
+        done = self._live_min_finish()
+        if done is not None and done <= now:
+            # An advance went back in time (`until` below an earlier one: neither the
+            # simulator nor the site driver does it), so flights that ended by now are
+            # not reported finished yet, and the tracker still counts them.
+            for finish_at, rid, seq, f in self._done_heap:
+                if finish_at <= now and self._flights.get(rid) is f:
+                    running -= 1
+                    kv_tokens -= f.req.prompt_tokens + f.req.output_tokens
+                    rate -= tracker._decoding.get(seq, 0.0)
         replicas = len(self._lines)
         capacity = self._dep.kv_capacity_tokens * replicas
         return EngineLoad(
