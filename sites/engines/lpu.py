@@ -212,7 +212,7 @@ class LPUEngine:
             tracker._n += 1
             tracker._kv += kv
             if first_at < finish_at:
-                push(tracker._first, (first_at, seq, finish_at, 1.0 / interval))
+                tracker._first.append((first_at, seq, finish_at, 1.0 / interval))
             push(done_heap, (finish_at, req.request_id, seq, f))
 
     def _shared_s(self, f: _Flight, end: float) -> float:

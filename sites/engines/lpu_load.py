@@ -30,7 +30,12 @@ class LoadTracker:
         # (finish, key, kv) of flights reported finished since the last poll
         self._ended: list[tuple[float, int, int]] = []
         self._cut: list[tuple[float, int, int]] = []  # (end, key, kv): cancelled holds
-        self._first: list[tuple[float, int, float, float]] = []  # (first, key, finish, rate)
+        # (first, key, finish, rate) of flights not yet decoding at the last poll: a
+        # list sorted at each poll (a few entries: the admissions since the last poll
+        # and those still in their prefill), not a heap: the same (first, key) order
+        # for fewer comparisons (callgrind, eu-asia-baseline in the simulator: 141.8k ->
+        # 140.2k instructions per request)
+        self._first: list[tuple[float, int, float, float]] = []
         self._decoding: dict[int, float] = {}  # key -> tokens/s
         self._gone: set[int] = set()  # cancelled before decoding began
         self._rate = 0.0
@@ -42,7 +47,7 @@ class LoadTracker:
         self._n += 1
         self._kv += kv
         if first_at < finish_at:
-            heapq.heappush(self._first, (first_at, key, finish_at, rate))
+            self._first.append((first_at, key, finish_at, rate))
 
     def finish(self, key: int, kv: int, finish_at: float) -> None:
         """The flight ran to `finish_at`, at or before the next poll's time.
@@ -76,13 +81,19 @@ class LoadTracker:
                 kv_total -= kv
             self._n, self._kv = n, kv_total
         first, decoding = self._first, self._decoding
-        while first and first[0][0] <= now:
-            _, key, finish_at, rate = heapq.heappop(first)
-            if key in self._gone:
-                self._gone.discard(key)
-            elif finish_at > now:
-                decoding[key] = rate
-                self._rate += rate
+        if first:
+            first.sort()
+            started = 0
+            for first_at, key, finish_at, rate in first:
+                if first_at > now:
+                    break
+                started += 1
+                if key in self._gone:
+                    self._gone.discard(key)
+                elif finish_at > now:
+                    decoding[key] = rate
+                    self._rate += rate
+            del first[:started]
         # A decoding flight's rate ends with its hold (a cancel took it off already).
         if ended:
             ended.sort()  # (finish, key): reported in (finish, request id) order
