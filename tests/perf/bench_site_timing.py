@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -532,16 +533,12 @@ def spawn(
 
 
 def merge(into: dict[str, SiteFigures], more: dict[str, SiteFigures]) -> None:
+    """Pool each site's figures of one round into `into` (lists joined, counts added):
+    every field of SiteFigures, so a new one cannot be left out."""
     for name, f in more.items():
         g = into.setdefault(name, SiteFigures())
-        g.chunk_lag_ms += f.chunk_lag_ms
-        g.ttft_err_ms += f.ttft_err_ms
-        g.intake_ms += f.intake_ms
-        g.first_lag_ms += f.first_lag_ms
-        g.chunks += f.chunks
-        g.tokens += f.tokens
-        g.requests += f.requests
-        g.errors += f.errors
+        for fld in dataclasses.fields(SiteFigures):
+            setattr(g, fld.name, getattr(g, fld.name) + getattr(f, fld.name))
 
 
 async def compare_with_base(
