@@ -9,12 +9,28 @@ closed loop of N concurrent streams direct to the site and through the router; t
 router-added time is the difference of the lateness distributions (first chunk:
 TTFT; last chunk: end to end; all chunks).
 
-Two CPU layouts, alternated round by round so both see the same (shared, noisy)
+Two clocks for "arrival" (the default `--client socket`, tests/perf/sockstamp.py):
+- at the client's socket: the kernel's receive timestamp (SO_TIMESTAMPNS), what a client
+  on a host of its own sees. This is the router-added time the targets are about;
+- read by the client process: that plus this process's wait for a CPU. On 2 CPUs the
+  client shares one with the site: the site's own writes wake it at once (a same-CPU
+  sync wakeup), but a chunk the router writes from the other CPU wakes it behind the
+  site's time slice (EEVDF, 1.4 ms on 2 CPUs), so a first chunk, written while the site
+  is in a burst, reads up to ~1.5 ms later through the router than direct. `perf sched
+  timehist` shows it (the client's scheduling delay, p90 0.016 ms direct vs 1.06 ms through
+  the router); `--client-slice-us 100` gives this client a short slice and the gap goes.
+`--client aiohttp` streams with aiohttp's client (read times only, the figures of
+earlier runs).
+
+Two CPU layouts by default, alternated round by round so both see the same (shared, noisy)
 machine (`--affinity` picks one or both; every figure is printed under its layout):
 - `unpinned`: every process may run on every CPU (the scheduler decides);
 - `pinned`: the router (every thread of it, and the bare relay of `--floor`) alone on the
   first CPU, the site and this client on the second (os.sched_setaffinity): a
-  documented deployment choice, the router never waits for a CPU behind the site.
+  documented deployment choice, the router never waits for a CPU behind the site;
+- `site-apart` (`--affinity site-apart` or `all`): the site alone on the first CPU, the
+  router and this client on the second (every hop then queues behind the client's reads:
+  even the bare relay adds ~1.3 ms p50 there).
 
 Then requests/s for short non-streamed requests (1 output token) through the router,
 in the pinned layout: the router alone on one core (and per router CPU-second).
@@ -24,7 +40,8 @@ everywhere; `georoute site` and `georoute router` pick theirs from
 GEOROUTE_EVENT_LOOP, which this script sets per process).
 
     .venv/bin/python tests/perf/bench_router_overhead.py [--streams 200] [--seconds 12]
-        [--affinity both|pinned|unpinned] [--lockstep] [--router-loop asyncio]
+        [--affinity both|all|pinned|unpinned|site-apart] [--lockstep]
+        [--client socket|aiohttp] [--client-slice-us US] [--router-loop asyncio]
         [--site-loop asyncio] [--client-loop asyncio] [--floor] [--baseline-rev REV]
 
 `--floor` adds a path through a bare byte relay (no HTTP, no logic): what any
@@ -46,8 +63,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import json
 import os
+import platform
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -58,6 +79,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 from revtree import extract_rev  # tests/perf/revtree.py, beside this script
+from sockstamp import StreamConnection, realtime_minus_monotonic  # beside this script
 
 MODEL = "llama-3.1-8b"
 
@@ -99,13 +121,7 @@ async def one_stream(
     forward, plus final-chunk rewrite) from the final chunk's breakdown into `router_ms`:
     the time before forwarding is invisible in lateness (the site schedules the first
     token from the request's arrival at the site), so it is reported beside it."""
-    body = {
-        "model": MODEL,
-        "messages": [{"role": "user", "content": "bench"}],
-        "max_tokens": tokens,
-        "stream": True,
-        "georoute": {"timing": True, "prompt_tokens": 100, "output_tokens": tokens},
-    }
+    body = stream_body(tokens)
     late: list[float] = []
     headers = {"X-Client-Location": "Paris"}
     async with s.post(url + "/v1/chat/completions", json=body, headers=headers) as r:
@@ -126,39 +142,82 @@ async def one_stream(
     return late
 
 
+def stream_body(tokens: int) -> dict[str, object]:
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "bench"}],
+        "max_tokens": tokens,
+        "stream": True,
+        "georoute": {"timing": True, "prompt_tokens": 100, "output_tokens": tokens},
+    }
+
+
+MEASURES = ("first", "last", "every")
+
+
 async def stream_load(
-    url: str, streams: int, seconds: float, tokens: int, *, lockstep: bool = False, seed: int = 0
+    url: str,
+    streams: int,
+    seconds: float,
+    tokens: int,
+    *,
+    lockstep: bool = False,
+    seed: int = 0,
+    client: str = "socket",
 ) -> dict[str, np.ndarray]:
     """A closed loop of `streams` workers. Unless `lockstep`, each worker starts at a
     random offset within the first half second and every stream's length is drawn from
     tokens/2..3*tokens/2, so the streams do not all start and end in the same instant
     (in lockstep every round is a burst of `streams` arrivals and of `streams` endings,
-    which measures burst throughput rather than the cost a stream pays per hop)."""
-    first: list[float] = []
-    last: list[float] = []
-    every: list[float] = []
-    router_ms: list[float] = []
+    which measures burst throughput rather than the cost a stream pays per hop).
+
+    Lateness per chunk as read by this process (keys first, last, every) and, with the
+    `socket` client, as it reached this process's socket (sock_first, ...)."""
+    out: dict[str, list[float]] = {
+        k: [] for k in (*MEASURES, *(f"sock_{m}" for m in MEASURES), "router_ms")
+    }
+
+    def keep(prefix: str, late: list[float]) -> None:
+        if late:
+            out[f"{prefix}first"].append(late[0])
+            out[f"{prefix}last"].append(late[-1])
+            out[f"{prefix}every"].extend(late)
+
     rng = np.random.default_rng(seed)
     stop_at = time.monotonic() + seconds
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as s:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    offset = realtime_minus_monotonic()
+    headers = {"X-Client-Location": "Paris"}
 
-        async def worker() -> None:
-            if not lockstep:
-                await asyncio.sleep(float(rng.uniform(0.0, 0.5)))
+    async def worker(s: aiohttp.ClientSession | None) -> None:
+        conn = StreamConnection(host, int(port), offset) if s is None else None
+        if not lockstep:
+            await asyncio.sleep(float(rng.uniform(0.0, 0.5)))
+        try:
             while time.monotonic() < stop_at:
                 n = tokens if lockstep else int(rng.integers(tokens // 2, tokens * 3 // 2 + 1))
-                late = await one_stream(s, url, n, router_ms)
-                if late:
-                    first.append(late[0])
-                    last.append(late[-1])
-                    every.extend(late)
+                if conn is None:
+                    assert s is not None
+                    keep("", await one_stream(s, url, n, out["router_ms"]))
+                    continue
+                body = json.dumps(stream_body(n)).encode()
+                rows = await conn.post("/v1/chat/completions", body, headers)
+                keep("", [(read - stamp) * 1000.0 for stamp, _, read in rows])
+                keep("sock_", [(at - stamp) * 1000.0 for stamp, at, _ in rows])
+                if conn.router_ms is not None:
+                    out["router_ms"].append(conn.router_ms)
+        finally:
+            if conn is not None:
+                conn.close()
 
-        await asyncio.gather(*(worker() for _ in range(streams)))
-    return {
-        k: np.asarray(v)
-        for k, v in (("first", first), ("last", last), ("every", every), ("router_ms", router_ms))
-    }
+    if client == "socket":
+        await asyncio.gather(*(worker(None) for _ in range(streams)))
+    else:
+        connector = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as s:
+            await asyncio.gather(*(worker(s) for _ in range(streams)))
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 async def short_requests(url: str, workers: int, seconds: float) -> int:
@@ -257,17 +316,38 @@ def set_affinity(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(tid), cpus)
 
 
-def layouts(choice: str) -> dict[str, tuple[set[int], set[int]]]:
-    """Layout name -> (the hop's CPUs, the site's and client's CPUs)."""
+def set_slice(pid: int, slice_ns: int) -> None:
+    """Every thread of `pid` asks the scheduler for this time slice (sched_setattr's
+    sched_runtime for SCHED_OTHER; Linux >= 6.12, EEVDF). A task woken with a shorter
+    slice than the running one may preempt it; at the default slice (1.4 ms on 2 CPUs)
+    a client woken by the router, on another CPU, waits for the site's slice to end."""
+    nr = {"x86_64": 314, "aarch64": 274}.get(platform.machine())  # sched_setattr
+    if nr is None:
+        raise SystemExit(f"--client-slice-us: no sched_setattr number for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = struct.pack("IIQiIQQQII", 56, 0, 0, 0, 0, slice_ns, 0, 0, 0, 0)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        if libc.syscall(nr, int(tid), ctypes.create_string_buffer(attr), 0) != 0:
+            err = ctypes.get_errno()
+            raise SystemExit(f"--client-slice-us: sched_setattr failed: {os.strerror(err)}")
+
+
+LAYOUTS = ("unpinned", "pinned", "site-apart")
+
+
+def layouts(choice: str) -> dict[str, tuple[set[int], set[int], set[int]]]:
+    """Layout name -> (the hop's CPUs, the site's CPUs, the client's CPUs)."""
     cpus = sorted(os.sched_getaffinity(0))
-    out: dict[str, tuple[set[int], set[int]]] = {}
-    if choice in ("both", "unpinned"):
-        out["unpinned"] = (set(cpus), set(cpus))
-    if choice in ("both", "pinned"):
-        if len(cpus) < 2:
-            raise SystemExit("--affinity pinned needs at least 2 CPUs")
-        out["pinned"] = ({cpus[0]}, {cpus[1]})
-    return out
+    names = LAYOUTS[:2] if choice == "both" else LAYOUTS if choice == "all" else (choice,)
+    if len(cpus) < 2 and set(names) - {"unpinned"}:
+        raise SystemExit(f"--affinity {choice} needs at least 2 CPUs")
+    every, a, b = set(cpus), {cpus[0]}, {cpus[-1]}
+    table = {
+        "unpinned": (every, every, every),
+        "pinned": (a, b, b),  # the hop alone; the client beside the site
+        "site-apart": (b, a, b),  # the site alone; the client beside the hop
+    }
+    return {name: table[name] for name in names}
 
 
 GC_PROBE = Path(__file__).resolve().parent / "gcprobe"
@@ -298,25 +378,29 @@ def report(
     cpu: dict[str, np.ndarray],
     wall: dict[str, float],
 ) -> None:
-    merged = {
-        path: {k: np.concatenate([r[k] for r in runs[path]]) for k in ("first", "last", "every")}
-        for path in paths
-    }
+    keys = [k for k in runs["direct"][0] if k != "router_ms"]
+    merged = {path: {k: np.concatenate([r[k] for r in runs[path]]) for k in keys} for path in paths}
     direct = merged["direct"]
     print(f"## layout {layout}")
-    for key, label in (
-        ("first", "first chunk (TTFT)"),
-        ("last", "last chunk (E2E)"),
-        ("every", "every chunk"),
-    ):
-        print(f"{label:<20} direct {pct(direct[key])}")
-        for hop in hops:
-            r, d = merged[hop][key], direct[key]
-            print(f"{'':<20} {hop:<6} {pct(r)}")
-            print(
-                f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
-                f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}" + NOTES.get(hop, "")
-            )
+    clocks = [("", "read by the client process")]
+    if direct["sock_first"].size:
+        clocks.insert(0, ("sock_", "arrival at the client's socket (kernel receive time)"))
+    for prefix, clock in clocks:
+        print(f"# lateness {clock}")
+        for key, label in (
+            ("first", "first chunk (TTFT)"),
+            ("last", "last chunk (E2E)"),
+            ("every", "every chunk"),
+        ):
+            d = direct[prefix + key]
+            print(f"{label:<20} direct {pct(d)}")
+            for hop in hops:
+                r = merged[hop][prefix + key]
+                print(f"{'':<20} {hop:<6} {pct(r)}")
+                print(
+                    f"{'':<20} added  p50 {np.percentile(r, 50) - np.percentile(d, 50):7.2f}  "
+                    f"p99 {np.percentile(r, 99) - np.percentile(d, 99):7.2f}" + NOTES.get(hop, "")
+                )
     for hop in hops:
         if hop == "relay":
             continue
@@ -446,11 +530,13 @@ async def main(args: argparse.Namespace) -> None:
     hop_pids = [p.pid for p in (router, base, relay) if p is not None]
 
     def apply(layout: str) -> None:
-        hop_cpus, other_cpus = chosen[layout]
+        hop_cpus, site_cpus, client_cpus = chosen[layout]
         for pid in hop_pids:
             set_affinity(pid, hop_cpus)
-        set_affinity(site.pid, other_cpus)
-        set_affinity(os.getpid(), other_cpus)
+        set_affinity(site.pid, site_cpus)
+        set_affinity(os.getpid(), client_cpus)
+        if args.client_slice_us is not None:
+            set_slice(os.getpid(), int(args.client_slice_us * 1000))
 
     try:
         await wait_ready(site_url + "/health")
@@ -475,9 +561,8 @@ async def main(args: argparse.Namespace) -> None:
             f"{args.client_loop}; layouts: "
             + "; ".join(
                 f"{name} (router{'/base' if base else ''}{'/relay' if relay else ''} "
-                f"on CPUs {sorted(h)}, "
-                f"site+client on CPUs {sorted(o)})"
-                for name, (h, o) in chosen.items()
+                f"on CPUs {sorted(h)}, site on {sorted(st)}, client on {sorted(c)})"
+                for name, (h, st, c) in chosen.items()
             )
         )
         # Alternate short rounds so every path and layout sees the same machine.
@@ -509,6 +594,7 @@ async def main(args: argparse.Namespace) -> None:
                             args.tokens,
                             lockstep=args.lockstep,
                             seed=i,  # the same draws for every path
+                            client=args.client,
                         )
                     )
                     cpu[layout][path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
@@ -520,7 +606,7 @@ async def main(args: argparse.Namespace) -> None:
             f"{os.cpu_count()} CPUs (shared machine)"
         )
 
-        layout = "pinned" if "pinned" in chosen else "unpinned"
+        layout = "pinned" if "pinned" in chosen else next(iter(chosen))
         apply(layout)
         targets = {"router": (router_url, router.pid)}
         if base is not None:
@@ -568,10 +654,28 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument(
         "--affinity",
-        choices=("both", "pinned", "unpinned"),
+        choices=("both", "all", *LAYOUTS),
         default="both",
         help="CPU layout: pinned = router alone on the first CPU, site and client on the "
-        "second; unpinned = the scheduler decides; both = alternate (default)",
+        "second; site-apart = site alone on the first CPU, router and client on the "
+        "second; unpinned = the scheduler decides; both = unpinned and pinned, "
+        "alternated (default); all = the three",
+    )
+    ap.add_argument(
+        "--client",
+        choices=("socket", "aiohttp"),
+        default="socket",
+        help="streaming client: socket = a lean client (tests/perf/sockstamp.py) that "
+        "times each chunk at its arrival at the socket (kernel timestamp) and at its read; "
+        "aiohttp = aiohttp's client, read times only (the figures before this option)",
+    )
+    ap.add_argument(
+        "--client-slice-us",
+        type=float,
+        metavar="US",
+        help="diagnostic: this client's scheduler time slice (Linux >= 6.12; default "
+        "slice 1.4 ms on 2 CPUs): with a short one it is not kept waiting for the slice of "
+        "the process it shares a CPU with, as a client on a host of its own would not be",
     )
     ap.add_argument(
         "--lockstep",
