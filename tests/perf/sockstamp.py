@@ -6,8 +6,9 @@ Why both: on a 2-core machine the measuring client shares a CPU with the site or
 router, and the scheduler decides when it runs. A chunk's arrival at the socket is what a
 client on a host of its own would see (its own read delay aside, the same on every path);
 the read time adds this process's wait for a CPU, which depends on what else runs on its
-CPU at that instant (`perf sched timehist` shows it; bench_router_overhead.py says how). On loopback the kernel stamps a segment while the sender's `send` is still in
-progress, so the socket time is the sender's write time plus a few microseconds.
+CPU at that instant (`perf sched timehist` shows it; bench_router_overhead.py says how).
+On loopback the kernel stamps a segment while the sender's `send` is still in progress,
+so the socket time is the sender's write time plus a few microseconds.
 
 Bytes are read in the reader callback (no task switch per chunk, like an
 `asyncio.Protocol`); the waiting request is woken once, at the end of its response. A
