@@ -359,7 +359,8 @@ class _Connection(asyncio.Protocol):
 
 @dataclass(slots=True)
 class _Host:
-    idle: dict[_Connection, None] = field(default_factory=dict)  # popitem(): most recent
+    # connection -> when it went idle (time.monotonic()); popitem(): the most recent
+    idle: dict[_Connection, float] = field(default_factory=dict)
     open: int = 0
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
@@ -367,7 +368,13 @@ class _Host:
 class UpstreamPool:
     """Kept-alive connections per site: at most `max_connections_per_site` open (a
     forward beyond that waits for one, up to the connect timeout), at most
-    `max_idle_per_site` idle; closed by `close()`."""
+    `max_idle_per_site` idle; closed by `close()`.
+
+    A connection idle for more than `idle_timeout_s` is closed instead of reused: a
+    server closes idle connections on its own clock (nginx after 75 s by default), and a
+    forward written in the instant that close is on its way fails before its first byte
+    (the router then fails over and counts an error against a healthy site). Closing
+    ours first leaves that race only to servers that keep connections for less."""
 
     def __init__(
         self,
@@ -375,12 +382,16 @@ class UpstreamPool:
         max_connections_per_site: int = 1024,
         max_idle_per_site: int = 256,
         connect_timeout_s: float = 5.0,
+        idle_timeout_s: float = 30.0,
     ) -> None:
-        if max_connections_per_site < 1 or max_idle_per_site < 0:
-            raise ValueError("max_connections_per_site >= 1 and max_idle_per_site >= 0")
+        if max_connections_per_site < 1 or max_idle_per_site < 0 or idle_timeout_s < 0:
+            raise ValueError(
+                "max_connections_per_site >= 1, max_idle_per_site >= 0 and idle_timeout_s >= 0"
+            )
         self.max_connections_per_site = max_connections_per_site
         self.max_idle_per_site = max_idle_per_site
         self.connect_timeout_s = connect_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self._hosts: dict[Origin, _Host] = {}
         self._origins: dict[str, Origin] = {}
         self._heads: dict[tuple[str, str], tuple[Origin, bytes]] = {}
@@ -446,10 +457,8 @@ class UpstreamPool:
         host = self._hosts.get(origin)
         if host is None:
             host = self._hosts[origin] = _Host()
-        while host.idle:
-            conn, _ = host.idle.popitem()
-            if conn.usable():
-                return conn
+        if (conn := self._idle_one(host)) is not None:
+            return conn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout_s
         while host.open >= self.max_connections_per_site:
@@ -466,10 +475,8 @@ class UpstreamPool:
             finally:
                 with contextlib.suppress(ValueError):
                     host.waiters.remove(waiter)
-            while host.idle:
-                conn, _ = host.idle.popitem()
-                if conn.usable():
-                    return conn
+            if (conn := self._idle_one(host)) is not None:
+                return conn
         host.open += 1
         self.connects += 1
         try:
@@ -499,6 +506,21 @@ class UpstreamPool:
         conn.counted = True
         return conn
 
+    def _idle_one(self, host: _Host) -> _Connection | None:
+        """The most recently used idle connection, if it is usable and has not been idle
+        too long; the stale ones are closed (older ones too: they went idle before)."""
+        idle = host.idle
+        while idle:
+            conn, since = idle.popitem()
+            if time.monotonic() - since > self.idle_timeout_s:
+                conn.abandon()
+                while idle:
+                    idle.popitem()[0].abandon()
+                return None
+            if conn.usable():
+                return conn
+        return None
+
     def _release(self, conn: _Connection) -> None:
         """A connection whose response ended cleanly: idle again, or closed."""
         host = self._hosts.get(conn.key)
@@ -510,7 +532,7 @@ class UpstreamPool:
         ):
             conn.abandon()
             return
-        host.idle[conn] = None
+        host.idle[conn] = time.monotonic()
         self._wake_one(host)
 
     def _forget(self, conn: _Connection) -> None:

@@ -95,13 +95,14 @@ def run_with(
     loop: str,
     respond: Responder,
     check: Callable[[RawSite, UpstreamPool], Awaitable[None]],
+    **pool_args: float,
 ) -> None:
-    """`check(site, pool)` against a RawSite answering with `respond` and a fresh pool,
-    both closed after it, on `loop`."""
+    """`check(site, pool)` against a RawSite answering with `respond` and a fresh pool
+    (`UpstreamPool(**pool_args)`), both closed after it, on `loop`."""
 
     async def main() -> None:
         site = await RawSite(respond).start()
-        pool = UpstreamPool()
+        pool = UpstreamPool(**pool_args)  # type: ignore[arg-type]
         try:
             await check(site, pool)
         finally:
@@ -169,6 +170,30 @@ def test_kept_alive_connection_is_reused_and_the_request_is_well_formed(loop):
         assert b"\r\nContent-Length: 3\r\n" in head
 
     run_with(loop, echo, check)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_connection_idle_past_the_idle_timeout_is_closed_not_reused(loop):
+    async def check(site: RawSite, pool: UpstreamPool) -> None:
+        async def forward(i: int) -> None:
+            resp = await pool.post(site.url, "/v1/x", b'"%d"' % i, read_timeout_s=5)
+            assert await resp.read() == b'{"n": %d, "got": "%d"}' % (i, i)
+
+        await forward(0)
+        await forward(1)  # at once: the kept-alive connection
+        assert (site.connections, pool.connects) == (1, 1)
+        await asyncio.sleep(0.3)  # idle longer than the pool keeps a connection
+        await forward(2)
+        assert (site.connections, pool.connects) == (2, 2)
+        for _ in range(100):  # the site sees the stale connection closed by the router
+            if site.closed_by_peer:
+                break
+            await asyncio.sleep(0.01)
+        assert site.closed_by_peer == 1
+        assert pool.open_connections(site.url) == 1
+        assert pool.idle_connections(site.url) == 1
+
+    run_with(loop, echo, check, idle_timeout_s=0.2)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
