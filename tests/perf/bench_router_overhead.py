@@ -16,9 +16,10 @@ Two clocks for "arrival" (the default `--client socket`, tests/perf/sockstamp.py
   client shares one with the site: the site's own writes wake it at once (a same-CPU
   sync wakeup), but a chunk the router writes from the other CPU wakes it behind the
   site's time slice (EEVDF, 1.4 ms on 2 CPUs), so a first chunk, written while the site
-  is in a burst, reads up to ~1.5 ms later through the router than direct. `perf sched
-  timehist` shows it (the client's scheduling delay, p90 0.016 ms direct vs 1.06 ms through
-  the router); `--client-slice-us 100` gives this client a short slice and the gap goes.
+  is in a burst, reads up to ~1.5 ms later through the router than direct. `--perf-sched`
+  shows it (tests/perf/schedlat.py: each process's wait for a CPU when woken, per layout
+  and path: the client's p90 0.016 ms direct vs 1.06 ms through the router in one run);
+  `--client-slice-us 100` gives this client a short slice and the gap goes.
 `--client aiohttp` streams with aiohttp's client (read times only, the figures of
 earlier runs).
 
@@ -79,6 +80,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 from revtree import extract_rev  # tests/perf/revtree.py, beside this script
+from schedlat import SchedRecording  # beside this script
 from sockstamp import StreamConnection, realtime_minus_monotonic  # beside this script
 
 MODEL = "llama-3.1-8b"
@@ -580,6 +582,11 @@ async def main(args: argparse.Namespace) -> None:
         # processes share the cores, so the sum says how close the run is to saturation.
         cpu = {lay: {p: np.zeros(3) for p in paths} for lay in chosen}
         wall = {lay: dict.fromkeys(paths, 0.0) for lay in chosen}
+        windows: dict[str, list[tuple[float, float]]] = {}
+        sched = SchedRecording(tmp / "sched.data") if args.perf_sched else None
+        if sched is not None:
+            sched.start()
+            await asyncio.sleep(1.0)  # perf's set-up, before the first round
         for i in range(args.rounds):
             for layout in chosen:
                 apply(layout)
@@ -599,8 +606,25 @@ async def main(args: argparse.Namespace) -> None:
                     )
                     cpu[layout][path] += np.array([cpu_seconds(p) for p in pids]) - cpu0
                     wall[layout][path] += time.monotonic() - t0
+                    windows.setdefault(f"{layout} {path}", []).append((t0, time.monotonic()))
         for layout in chosen:
             report(layout, hops, paths, runs[layout], cpu[layout], wall[layout])
+        if sched is not None:
+            sched.stop()
+            procs = {"client": os.getpid(), "site": site.pid, "router": router.pid}
+            if relay is not None:
+                procs["relay"] = relay.pid
+            delays = sched.delays(procs, windows)
+            print("# scheduling delay (wakeup to running on a CPU, ms; perf sched timehist)")
+            for win in windows:
+                for name in procs:
+                    d = delays.get((win, name))
+                    if d is not None and d.size:
+                        print(
+                            f"{win:<22} {name:<7} p50 {np.percentile(d, 50):6.3f}  "
+                            f"p90 {np.percentile(d, 90):6.3f}  p99 {np.percentile(d, 99):6.3f}  "
+                            f"mean {d.mean():6.3f}  ({d.size} runs)"
+                        )
         print(
             f"load average {os.getloadavg()[0]:.2f} (at start {load_start:.2f}) on "
             f"{os.cpu_count()} CPUs (shared machine)"
@@ -676,6 +700,12 @@ def parse_args() -> argparse.Namespace:
         help="diagnostic: this client's scheduler time slice (Linux >= 6.12; default "
         "slice 1.4 ms on 2 CPUs): with a short one it is not kept waiting for the slice of "
         "the process it shares a CPU with, as a client on a host of its own would not be",
+    )
+    ap.add_argument(
+        "--perf-sched",
+        action="store_true",
+        help="diagnostic: record the scheduler with `perf sched` (root) and print, per "
+        "layout and path, how long the client, site and hop waited for a CPU when woken",
     )
     ap.add_argument(
         "--lockstep",
