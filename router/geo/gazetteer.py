@@ -142,4 +142,4 @@ def _unknown_message(text: str) -> str:
                 suggestions.append(name)
     hint = f"; did you mean {', '.join(suggestions[:5])}?" if suggestions else ""
     where = "not in the gazetteer or city database"
-    return f"unknown place {text!r} ({where}){hint} Or give 'lat,lon'."
+    return f"unknown place {text!r} ({where}){hint or '.'} Or give 'lat,lon'."

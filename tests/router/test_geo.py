@@ -143,8 +143,11 @@ def test_unknown_names_suggest_the_closest(text, suggested):
 
 
 def test_unknown_nonsense_name_still_errors():
-    with pytest.raises(UnknownPlaceError):
+    with pytest.raises(UnknownPlaceError) as exc:
         resolve_place("Qqqxzzv")
+    assert str(exc.value) == (
+        "unknown place 'Qqqxzzv' (not in the gazetteer or city database). Or give 'lat,lon'."
+    )
     with pytest.raises(UnknownPlaceError):
         resolve_place("   ")
 
