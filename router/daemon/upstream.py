@@ -510,9 +510,10 @@ class UpstreamPool:
         """The most recently used idle connection, if it is usable and has not been idle
         too long; the stale ones are closed (older ones too: they went idle before)."""
         idle = host.idle
+        stale_before = time.monotonic() - self.idle_timeout_s
         while idle:
             conn, since = idle.popitem()
-            if time.monotonic() - since > self.idle_timeout_s:
+            if since < stale_before:
                 conn.abandon()
                 while idle:
                     idle.popitem()[0].abandon()

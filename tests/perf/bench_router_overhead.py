@@ -83,6 +83,8 @@ from revtree import extract_rev  # tests/perf/revtree.py, beside this script
 from schedlat import SchedRecording  # beside this script
 from sockstamp import StreamConnection, realtime_minus_monotonic  # beside this script
 
+from sites.server.runner import run_event_loop
+
 MODEL = "llama-3.1-8b"
 
 
@@ -461,9 +463,9 @@ async def main(args: argparse.Namespace) -> None:
         "--port",
         str(site_port),
     ]
-    # The launcher sets the chosen loop's policy, then runs `georoute site`.
+    # `georoute site` runs on the loop GEOROUTE_EVENT_LOOP names (sites.server.runner).
     site = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [sys.executable, __file__, "--serve-site", *site_args],
+        [sys.executable, "-m", "georoute", *site_args],
         env=loop_env(args.site_loop),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -760,28 +762,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def run() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-site":
-        # The site under the chosen loop: `georoute site` calls asyncio.run(), which
-        # takes its loop from the policy.
-        if os.environ.get("GEOROUTE_EVENT_LOOP") == "uvloop":
-            import uvloop
-
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        from georoute.cli import main as georoute_main
-
-        raise SystemExit(georoute_main(sys.argv[2:]))
     args = parse_args()
     if args.gil_demo:
         gil_demo()
         return
     # The relay runs under the router's loop (passed in its environment).
-    loop = os.environ.get("GEOROUTE_EVENT_LOOP", "uvloop") if args.serve_relay else args.client_loop
-    if loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main(args))
-    else:
-        asyncio.run(main(args))
+    run_event_loop(main(args), None if args.serve_relay else args.client_loop)
 
 
 if __name__ == "__main__":

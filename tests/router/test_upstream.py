@@ -63,6 +63,14 @@ class RawSite:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         return self
 
+    async def peer_closes(self, timeout_s: float = 2.0) -> int:
+        """`closed_by_peer` once the site has seen a close, or after `timeout_s`."""
+        for _ in range(int(timeout_s / 0.01)):
+            if self.closed_by_peer:
+                break
+            await asyncio.sleep(0.01)
+        return self.closed_by_peer
+
     async def close(self) -> None:
         assert self.server is not None
         self.server.close()
@@ -185,11 +193,7 @@ def test_a_connection_idle_past_the_idle_timeout_is_closed_not_reused(loop):
         await asyncio.sleep(0.3)  # idle longer than the pool keeps a connection
         await forward(2)
         assert (site.connections, pool.connects) == (2, 2)
-        for _ in range(100):  # the site sees the stale connection closed by the router
-            if site.closed_by_peer:
-                break
-            await asyncio.sleep(0.01)
-        assert site.closed_by_peer == 1
+        assert await site.peer_closes() == 1
         assert pool.open_connections(site.url) == 1
         assert pool.idle_connections(site.url) == 1
 
@@ -291,11 +295,7 @@ def test_silent_site_times_out_before_the_head_and_the_connection_is_closed(loop
     async def check(site: RawSite, pool: UpstreamPool) -> None:
         with pytest.raises(UpstreamTimeoutError):
             await pool.post(site.url, "/s", b"{}", read_timeout_s=0.2)
-        for _ in range(100):
-            if site.closed_by_peer:
-                break
-            await asyncio.sleep(0.01)
-        assert site.closed_by_peer == 1
+        assert await site.peer_closes() == 1
         assert pool.open_connections(site.url) == 0
 
     run_with(loop, silent, check)
@@ -400,11 +400,7 @@ def test_abandoned_response_closes_its_connection_so_the_site_frees_the_slot(loo
         resp.relay(sink)
         await sink.fed.wait()
         resp.close()
-        for _ in range(200):
-            if site.closed_by_peer:
-                break
-            await asyncio.sleep(0.01)
-        assert site.closed_by_peer == 1
+        assert await site.peer_closes() == 1
         assert pool.open_connections(site.url) == 0
         assert sink.ends == []  # the owner closed it: no callback after close()
 
@@ -421,11 +417,7 @@ def test_close_shuts_idle_connections_and_refuses_new_forwards(loop):
             await resp.read()
             assert pool.idle_connections(site.url) == 1
             await pool.close()
-            for _ in range(100):
-                if site.closed_by_peer:
-                    break
-                await asyncio.sleep(0.01)
-            assert site.closed_by_peer == 1
+            assert await site.peer_closes() == 1
             assert pool.open_connections(site.url) == 0
             with pytest.raises(UpstreamConnectError, match="shutting down"):
                 await pool.post(site.url, "/s", b"1", read_timeout_s=5)
